@@ -1,0 +1,3 @@
+//! Architecture-specific planning.
+
+pub mod deepseek2;

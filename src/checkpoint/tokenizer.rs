@@ -1,0 +1,1 @@
+//! Tokenizer files → `tokenizer.*` GGUF metadata (to be written).

@@ -1,0 +1,282 @@
+//! The GGUF container: value and tensor types, a layout planner/writer and a reader.
+//!
+//! Only what ds2gguf needs is modelled, but everything modelled follows the GGUF v3
+//! specification as llama.cpp's `gguf.cpp` reads it.
+
+pub mod reader;
+pub mod writer;
+
+use std::fmt;
+
+/// `GGUF` in little-endian byte order.
+pub const GGUF_MAGIC: u32 = 0x4655_4747;
+/// The only container version ds2gguf writes.
+pub const GGUF_VERSION: u32 = 3;
+/// Alignment of the data section and of every tensor when `general.alignment` is absent.
+pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// `general.quantization_version` written by llama.cpp's converter.
+pub const QUANT_VERSION: u32 = 2;
+
+/// A ggml tensor element type, with the numeric ids the GGUF format stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(non_camel_case_types)]
+pub enum GgmlType {
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q8_0,
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    BF16,
+}
+
+impl GgmlType {
+    /// Every type ds2gguf can write, in id order.
+    pub const ALL: [GgmlType; 13] = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+        GgmlType::BF16,
+    ];
+
+    /// The id stored in a GGUF tensor info (`ggml_type`).
+    pub fn id(self) -> u32 {
+        match self {
+            GgmlType::F32 => 0,
+            GgmlType::F16 => 1,
+            GgmlType::Q4_0 => 2,
+            GgmlType::Q4_1 => 3,
+            GgmlType::Q5_0 => 6,
+            GgmlType::Q5_1 => 7,
+            GgmlType::Q8_0 => 8,
+            GgmlType::Q2_K => 10,
+            GgmlType::Q3_K => 11,
+            GgmlType::Q4_K => 12,
+            GgmlType::Q5_K => 13,
+            GgmlType::Q6_K => 14,
+            GgmlType::BF16 => 30,
+        }
+    }
+
+    /// The type with GGUF id `id`, if ds2gguf knows it.
+    pub fn from_id(id: u32) -> Option<GgmlType> {
+        GgmlType::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// Elements per block (1 for plain float types).
+    pub fn block_size(self) -> u64 {
+        match self {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
+            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => 32,
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => 256,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn type_size(self) -> u64 {
+        match self {
+            GgmlType::F32 => 4,
+            GgmlType::F16 | GgmlType::BF16 => 2,
+            GgmlType::Q4_0 => 18,
+            GgmlType::Q4_1 => 20,
+            GgmlType::Q5_0 => 22,
+            GgmlType::Q5_1 => 24,
+            GgmlType::Q8_0 => 34,
+            GgmlType::Q2_K => 84,
+            GgmlType::Q3_K => 110,
+            GgmlType::Q4_K => 144,
+            GgmlType::Q5_K => 176,
+            GgmlType::Q6_K => 210,
+        }
+    }
+
+    /// Bytes taken by one row of `ne0` elements; `None` when `ne0` is not a whole number of blocks.
+    pub fn row_bytes(self, ne0: u64) -> Option<u64> {
+        if ne0 % self.block_size() != 0 {
+            return None;
+        }
+        (ne0 / self.block_size()).checked_mul(self.type_size())
+    }
+
+    /// The upper-case name llama.cpp prints (`Q4_K`, `BF16`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            GgmlType::F32 => "F32",
+            GgmlType::F16 => "F16",
+            GgmlType::Q4_0 => "Q4_0",
+            GgmlType::Q4_1 => "Q4_1",
+            GgmlType::Q5_0 => "Q5_0",
+            GgmlType::Q5_1 => "Q5_1",
+            GgmlType::Q8_0 => "Q8_0",
+            GgmlType::Q2_K => "Q2_K",
+            GgmlType::Q3_K => "Q3_K",
+            GgmlType::Q4_K => "Q4_K",
+            GgmlType::Q5_K => "Q5_K",
+            GgmlType::Q6_K => "Q6_K",
+            GgmlType::BF16 => "BF16",
+        }
+    }
+
+    /// Parses a type name, case-insensitively (`q4_k`, `BF16`).
+    pub fn from_name(s: &str) -> Option<GgmlType> {
+        GgmlType::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for GgmlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The element type of a metadata array, as GGUF numbers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    U8 = 0,
+    I8 = 1,
+    U16 = 2,
+    I16 = 3,
+    U32 = 4,
+    I32 = 5,
+    F32 = 6,
+    Bool = 7,
+    String = 8,
+    Array = 9,
+    U64 = 10,
+    I64 = 11,
+    F64 = 12,
+}
+
+impl ValueType {
+    /// The value type with GGUF id `id`.
+    pub fn from_id(id: u32) -> Option<ValueType> {
+        use ValueType::*;
+        Some(match id {
+            0 => U8,
+            1 => I8,
+            2 => U16,
+            3 => I16,
+            4 => U32,
+            5 => I32,
+            6 => F32,
+            7 => Bool,
+            8 => String,
+            9 => Array,
+            10 => U64,
+            11 => I64,
+            12 => F64,
+            _ => return None,
+        })
+    }
+}
+
+/// One metadata value. Arrays are homogeneous, as GGUF requires.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    U8(u8),
+    I8(i8),
+    U16(u16),
+    I16(i16),
+    U32(u32),
+    I32(i32),
+    F32(f32),
+    Bool(bool),
+    String(String),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Array(Array),
+}
+
+/// A homogeneous metadata array.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Array {
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    U32(Vec<u32>),
+    F32(Vec<f32>),
+    Bool(Vec<bool>),
+    String(Vec<String>),
+    /// Any other element type, kept as raw little-endian element bytes (read side only).
+    Raw {
+        elem: ValueType,
+        count: u64,
+        bytes: Vec<u8>,
+    },
+}
+
+impl Value {
+    /// The GGUF type id of this value.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::U8(_) => ValueType::U8,
+            Value::I8(_) => ValueType::I8,
+            Value::U16(_) => ValueType::U16,
+            Value::I16(_) => ValueType::I16,
+            Value::U32(_) => ValueType::U32,
+            Value::I32(_) => ValueType::I32,
+            Value::F32(_) => ValueType::F32,
+            Value::Bool(_) => ValueType::Bool,
+            Value::String(_) => ValueType::String,
+            Value::U64(_) => ValueType::U64,
+            Value::I64(_) => ValueType::I64,
+            Value::F64(_) => ValueType::F64,
+            Value::Array(_) => ValueType::Array,
+        }
+    }
+}
+
+impl Array {
+    /// The element type id.
+    pub fn elem_type(&self) -> ValueType {
+        match self {
+            Array::U8(_) => ValueType::U8,
+            Array::I32(_) => ValueType::I32,
+            Array::U32(_) => ValueType::U32,
+            Array::F32(_) => ValueType::F32,
+            Array::Bool(_) => ValueType::Bool,
+            Array::String(_) => ValueType::String,
+            Array::Raw { elem, .. } => *elem,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> u64 {
+        match self {
+            Array::U8(v) => v.len() as u64,
+            Array::I32(v) => v.len() as u64,
+            Array::U32(v) => v.len() as u64,
+            Array::F32(v) => v.len() as u64,
+            Array::Bool(v) => v.len() as u64,
+            Array::String(v) => v.len() as u64,
+            Array::Raw { count, .. } => *count,
+        }
+    }
+
+    /// True when the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Rounds `n` up to a multiple of `align` (a power of two).
+pub fn pad_to(n: u64, align: u64) -> u64 {
+    n.div_ceil(align) * align
+}

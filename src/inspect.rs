@@ -1,0 +1,1 @@
+//! `ds2gguf inspect` (to be written).

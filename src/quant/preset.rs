@@ -1,0 +1,1 @@
+//! llama-quantize presets (to be written).
