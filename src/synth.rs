@@ -1,1 +1,528 @@
-//! (in progress)
+//! A generator of DeepSeek-shaped checkpoints (any width, depth and expert count; BF16, F16,
+//! F32 or block-FP8; random or sparse), laid out as the published repositories are:
+//! per-expert tensors, interleaved shards with an index, an MTP layer, a byte-level BPE
+//! tokenizer with DeepSeek-V3's pre-tokenizer. Used by `ds2gguf synth`, the tests and the
+//! benchmarks, so nobody needs a 700 GB download to try the converter.
+
+use crate::{Error, Result};
+use serde_json::{json, Value as Json};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// Storage type of the synthetic weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynthDtype {
+    /// bfloat16 everywhere (1-D routing bias in F32), as V2/V3 BF16 releases.
+    Bf16,
+    /// IEEE half.
+    F16,
+    /// f32.
+    F32,
+    /// Linear weights in F8_E4M3 with F32 `weight_scale_inv` blocks, the rest BF16, as V3/R1.
+    Fp8,
+}
+
+/// The shape and storage of a synthetic checkpoint.
+#[derive(Clone, Debug)]
+pub struct SynthSpec {
+    /// `DeepseekV3ForCausalLM` (sigmoid routing, groups, bias) or V2 (softmax, no bias).
+    pub v3: bool,
+    /// `hidden_size`.
+    pub hidden: u64,
+    /// `num_hidden_layers`.
+    pub layers: u64,
+    /// `first_k_dense_replace`.
+    pub dense_layers: u64,
+    /// `n_routed_experts`.
+    pub experts: u64,
+    /// `num_experts_per_tok`.
+    pub experts_used: u64,
+    /// `n_shared_experts`.
+    pub shared: u64,
+    /// `num_attention_heads` (= `num_key_value_heads`).
+    pub heads: u64,
+    /// `q_lora_rank`; `None` gives a V2-Lite-style `q_proj`.
+    pub q_lora: Option<u64>,
+    /// `kv_lora_rank`.
+    pub kv_lora: u64,
+    /// `qk_nope_head_dim`.
+    pub nope: u64,
+    /// `qk_rope_head_dim`.
+    pub rope: u64,
+    /// `v_head_dim`.
+    pub v: u64,
+    /// `intermediate_size` (dense layers).
+    pub ff: u64,
+    /// `moe_intermediate_size`.
+    pub moe_ff: u64,
+    /// `vocab_size` (the tokenizer has fewer tokens; the rest are padding).
+    pub vocab: u64,
+    /// Weight storage.
+    pub dtype: SynthDtype,
+    /// Number of shards (1 writes `model.safetensors` without an index).
+    pub shards: usize,
+    /// Store one multi-token-prediction layer after the trunk, as V3 does.
+    pub mtp: bool,
+    /// Seed of the pseudo-random data.
+    pub seed: u64,
+    /// Write headers only: the data is a hole that reads as zeros and takes no disk.
+    pub sparse: bool,
+}
+
+impl Default for SynthSpec {
+    fn default() -> Self {
+        SynthSpec {
+            v3: true,
+            hidden: 256,
+            layers: 3,
+            dense_layers: 1,
+            experts: 8,
+            experts_used: 2,
+            shared: 1,
+            heads: 4,
+            q_lora: Some(128),
+            kv_lora: 64,
+            nope: 32,
+            rope: 32,
+            v: 32,
+            ff: 512,
+            moe_ff: 128,
+            vocab: 1024,
+            dtype: SynthDtype::Bf16,
+            shards: 3,
+            mtp: true,
+            seed: 1,
+            sparse: false,
+        }
+    }
+}
+
+/// What a tensor holds, for choosing values and storage.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Norm,
+    Bias,
+    Router,
+    Embed,
+    Linear,
+}
+
+struct Planned {
+    name: String,
+    shape: Vec<u64>,
+    kind: Kind,
+}
+
+fn tensor_list(s: &SynthSpec) -> Vec<Planned> {
+    let mut v = Vec::new();
+    let mut add = |name: String, shape: Vec<u64>, kind: Kind| v.push(Planned { name, shape, kind });
+    let (e, h) = (s.hidden, s.heads);
+    add("model.embed_tokens.weight".into(), vec![s.vocab, e], Kind::Embed);
+    add("model.norm.weight".into(), vec![e], Kind::Norm);
+    add("lm_head.weight".into(), vec![s.vocab, e], Kind::Embed);
+    let n = s.layers + s.mtp as u64;
+    for l in 0..n {
+        let p = format!("model.layers.{l}.");
+        add(format!("{p}input_layernorm.weight"), vec![e], Kind::Norm);
+        add(format!("{p}post_attention_layernorm.weight"), vec![e], Kind::Norm);
+        match s.q_lora {
+            Some(q) => {
+                add(format!("{p}self_attn.q_a_proj.weight"), vec![q, e], Kind::Linear);
+                add(format!("{p}self_attn.q_a_layernorm.weight"), vec![q], Kind::Norm);
+                add(format!("{p}self_attn.q_b_proj.weight"), vec![h * (s.nope + s.rope), q], Kind::Linear);
+            }
+            None => add(format!("{p}self_attn.q_proj.weight"), vec![h * (s.nope + s.rope), e], Kind::Linear),
+        }
+        add(format!("{p}self_attn.kv_a_proj_with_mqa.weight"), vec![s.kv_lora + s.rope, e], Kind::Linear);
+        add(format!("{p}self_attn.kv_a_layernorm.weight"), vec![s.kv_lora], Kind::Norm);
+        add(format!("{p}self_attn.kv_b_proj.weight"), vec![h * (s.nope + s.v), s.kv_lora], Kind::Linear);
+        add(format!("{p}self_attn.o_proj.weight"), vec![e, h * s.v], Kind::Linear);
+        if l < s.dense_layers {
+            add(format!("{p}mlp.gate_proj.weight"), vec![s.ff, e], Kind::Linear);
+            add(format!("{p}mlp.up_proj.weight"), vec![s.ff, e], Kind::Linear);
+            add(format!("{p}mlp.down_proj.weight"), vec![e, s.ff], Kind::Linear);
+        } else {
+            add(format!("{p}mlp.gate.weight"), vec![s.experts, e], Kind::Router);
+            if s.v3 {
+                add(format!("{p}mlp.gate.e_score_correction_bias"), vec![s.experts], Kind::Bias);
+            }
+            for x in 0..s.experts {
+                add(format!("{p}mlp.experts.{x}.gate_proj.weight"), vec![s.moe_ff, e], Kind::Linear);
+                add(format!("{p}mlp.experts.{x}.up_proj.weight"), vec![s.moe_ff, e], Kind::Linear);
+                add(format!("{p}mlp.experts.{x}.down_proj.weight"), vec![e, s.moe_ff], Kind::Linear);
+            }
+            if s.shared > 0 {
+                let f = s.moe_ff * s.shared;
+                add(format!("{p}mlp.shared_experts.gate_proj.weight"), vec![f, e], Kind::Linear);
+                add(format!("{p}mlp.shared_experts.up_proj.weight"), vec![f, e], Kind::Linear);
+                add(format!("{p}mlp.shared_experts.down_proj.weight"), vec![e, f], Kind::Linear);
+            }
+        }
+        if l >= s.layers {
+            add(format!("{p}embed_tokens.weight"), vec![s.vocab, e], Kind::Embed);
+            add(format!("{p}enorm.weight"), vec![e], Kind::Norm);
+            add(format!("{p}hnorm.weight"), vec![e], Kind::Norm);
+            add(format!("{p}eh_proj.weight"), vec![e, 2 * e], Kind::Linear);
+            add(format!("{p}shared_head.norm.weight"), vec![e], Kind::Norm);
+            add(format!("{p}shared_head.head.weight"), vec![s.vocab, e], Kind::Embed);
+        }
+    }
+    v
+}
+
+/// A stored tensor: name, safetensors dtype, shape, and how to fill it.
+struct Stored {
+    name: String,
+    dtype: &'static str,
+    shape: Vec<u64>,
+    fill: Fill,
+}
+
+#[derive(Clone, Copy)]
+enum Fill {
+    /// Values around 1 (norm weights).
+    One,
+    /// Small values of this magnitude.
+    Small(f32),
+    /// Random e4m3 codes.
+    Fp8,
+    /// Positive FP8 block scales.
+    Scale,
+}
+
+fn stored_list(s: &SynthSpec) -> Vec<Stored> {
+    let float_dtype = match s.dtype {
+        SynthDtype::Bf16 | SynthDtype::Fp8 => "BF16",
+        SynthDtype::F16 => "F16",
+        SynthDtype::F32 => "F32",
+    };
+    let mut out = Vec::new();
+    for t in tensor_list(s) {
+        match t.kind {
+            Kind::Norm => out.push(Stored { name: t.name, dtype: float_dtype, shape: t.shape, fill: Fill::One }),
+            Kind::Bias => out.push(Stored { name: t.name, dtype: "F32", shape: t.shape, fill: Fill::Small(0.05) }),
+            Kind::Router | Kind::Embed => out.push(Stored { name: t.name, dtype: float_dtype, shape: t.shape, fill: Fill::Small(0.06) }),
+            Kind::Linear if s.dtype == SynthDtype::Fp8 => {
+                let grid = vec![t.shape[0].div_ceil(128), t.shape[1].div_ceil(128)];
+                out.push(Stored { name: format!("{}_scale_inv", t.name), dtype: "F32", shape: grid, fill: Fill::Scale });
+                out.push(Stored { name: t.name, dtype: "F8_E4M3", shape: t.shape, fill: Fill::Fp8 });
+            }
+            Kind::Linear => out.push(Stored { name: t.name, dtype: float_dtype, shape: t.shape, fill: Fill::Small(0.06) }),
+        }
+    }
+    out
+}
+
+fn dtype_size(d: &str) -> u64 {
+    match d {
+        "F32" => 4,
+        "BF16" | "F16" => 2,
+        _ => 1,
+    }
+}
+
+/// A small, fast, deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    #[inline]
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [-1, 1).
+    #[inline]
+    fn unit(&mut self) -> f32 {
+        ((self.next() >> 40) as f32) * (2.0 / (1u64 << 24) as f32) - 1.0
+    }
+}
+
+fn name_seed(seed: u64, name: &str) -> u64 {
+    name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+fn write_tensor(w: &mut impl Write, t: &Stored, seed: u64) -> std::io::Result<()> {
+    let n: u64 = t.shape.iter().product();
+    let mut rng = Rng::new(name_seed(seed, &t.name));
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(1 << 18);
+        buf.clear();
+        for _ in 0..k {
+            let x = match t.fill {
+                Fill::One => 1.0 + 0.2 * rng.unit(),
+                Fill::Small(a) => a * rng.unit(),
+                Fill::Scale => 2e-4 * (1.0 + 0.5 * rng.unit()),
+                Fill::Fp8 => {
+                    let mut b = (rng.next() >> 56) as u8;
+                    if b & 0x7f == 0x7f {
+                        b &= 0xfe; // never NaN
+                    }
+                    buf.push(b);
+                    continue;
+                }
+            };
+            match t.dtype {
+                "F32" => buf.extend_from_slice(&x.to_le_bytes()),
+                "F16" => buf.extend_from_slice(&half::f16::from_f32(x).to_bits().to_le_bytes()),
+                _ => buf.extend_from_slice(&crate::quant::float::f32_to_bf16_bits(x).to_le_bytes()),
+            }
+        }
+        w.write_all(&buf)?;
+        left -= k;
+    }
+    Ok(())
+}
+
+/// Summary of what [`write_checkpoint`] wrote.
+#[derive(Debug)]
+pub struct SynthSummary {
+    /// Tensors stored (scales included).
+    pub tensors: usize,
+    /// Bytes of tensor data.
+    pub data_bytes: u64,
+}
+
+/// Writes a synthetic checkpoint into `dir` (created if needed).
+pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
+    validate(s)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let stored = stored_list(s);
+    let nsh = s.shards.max(1);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); nsh];
+    let mut sorted: Vec<usize> = (0..stored.len()).collect();
+    sorted.sort_by(|a, b| stored[*a].name.cmp(&stored[*b].name));
+    for (i, &ti) in sorted.iter().enumerate() {
+        groups[(i * 7) % nsh].push(ti);
+    }
+    let mut weight_map = serde_json::Map::new();
+    let mut total = 0u64;
+    for (si, g) in groups.iter().enumerate() {
+        let fname = if nsh == 1 { "model.safetensors".to_string() } else { format!("model-{:05}-of-{:05}.safetensors", si + 1, nsh) };
+        let mut hdr = serde_json::Map::new();
+        hdr.insert("__metadata__".into(), json!({"format": "pt"}));
+        let mut off = 0u64;
+        for &ti in g {
+            let t = &stored[ti];
+            let len = t.shape.iter().product::<u64>() * dtype_size(t.dtype);
+            hdr.insert(t.name.clone(), json!({"dtype": t.dtype, "shape": t.shape, "data_offsets": [off, off + len]}));
+            weight_map.insert(t.name.clone(), Json::String(fname.clone()));
+            off += len;
+        }
+        total += off;
+        let mut h = serde_json::to_vec(&Json::Object(hdr)).map_err(|e| Error::Usage(e.to_string()))?;
+        while h.len() % 8 != 0 {
+            h.push(b' ');
+        }
+        let path = dir.join(&fname);
+        let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        let io = |e| Error::io(&path, e);
+        w.write_all(&(h.len() as u64).to_le_bytes()).map_err(io)?;
+        w.write_all(&h).map_err(io)?;
+        if s.sparse {
+            let f = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+            f.set_len(8 + h.len() as u64 + off).map_err(io)?;
+        } else {
+            for &ti in g {
+                write_tensor(&mut w, &stored[ti], s.seed).map_err(io)?;
+            }
+            w.flush().map_err(io)?;
+        }
+    }
+    if nsh > 1 {
+        let idx = json!({"metadata": {"total_size": total}, "weight_map": Json::Object(weight_map)});
+        write_json(&dir.join("model.safetensors.index.json"), &idx)?;
+    }
+    write_json(&dir.join("config.json"), &config_json(s))?;
+    write_tokenizer(dir)?;
+    write_json(
+        &dir.join("generation_config.json"),
+        &json!({"_from_model_config": true, "bos_token_id": 0, "eos_token_id": 1, "do_sample": true, "temperature": 0.6, "top_p": 0.95}),
+    )?;
+    Ok(SynthSummary { tensors: stored.len(), data_bytes: total })
+}
+
+fn validate(s: &SynthSpec) -> Result<()> {
+    let bad = |m: &str| Err(Error::Usage(format!("synth: {m}")));
+    if s.hidden == 0 || s.layers == 0 || s.heads == 0 || s.kv_lora == 0 || s.rope == 0 || s.v == 0 || s.vocab == 0 {
+        return bad("hidden, layers, heads, kv-lora, rope, v and vocab must be positive");
+    }
+    if s.dense_layers > s.layers {
+        return bad("dense layers exceed layers");
+    }
+    if s.dense_layers < s.layers && (s.experts == 0 || s.experts_used == 0 || s.experts_used > s.experts) {
+        return bad("MoE layers need experts ≥ experts-used ≥ 1");
+    }
+    if s.vocab < 300 {
+        return bad("vocab must be at least 300 (the synthetic tokenizer has about 290 tokens)");
+    }
+    Ok(())
+}
+
+/// The `config.json` of a synthetic checkpoint.
+pub fn config_json(s: &SynthSpec) -> Json {
+    let mut c = json!({
+        "architectures": [if s.v3 { "DeepseekV3ForCausalLM" } else { "DeepseekV2ForCausalLM" }],
+        "model_type": if s.v3 { "deepseek_v3" } else { "deepseek_v2" },
+        "attention_bias": false, "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu",
+        "hidden_size": s.hidden, "intermediate_size": s.ff, "kv_lora_rank": s.kv_lora,
+        "max_position_embeddings": 4096, "moe_intermediate_size": s.moe_ff, "moe_layer_freq": 1,
+        "n_routed_experts": s.experts, "n_shared_experts": s.shared,
+        "num_attention_heads": s.heads, "num_experts_per_tok": s.experts_used,
+        "num_hidden_layers": s.layers, "num_key_value_heads": s.heads,
+        "first_k_dense_replace": s.dense_layers,
+        "q_lora_rank": s.q_lora, "qk_nope_head_dim": s.nope, "qk_rope_head_dim": s.rope, "v_head_dim": s.v,
+        "rms_norm_eps": 1e-6, "rope_theta": 10000,
+        "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 4, "mscale": 1.0, "mscale_all_dim": 1.0,
+                         "original_max_position_embeddings": 1024, "type": "yarn"},
+        "tie_word_embeddings": false, "torch_dtype": "bfloat16", "vocab_size": s.vocab,
+    });
+    let o = c.as_object_mut().expect("object literal");
+    if s.mtp {
+        o.insert("num_nextn_predict_layers".into(), json!(1));
+    }
+    if s.v3 {
+        let groups = if s.experts % 4 == 0 && s.experts >= 8 { 4 } else { 1 };
+        o.insert("n_group".into(), json!(groups));
+        o.insert("topk_group".into(), json!(if groups > 1 { 2 } else { 1 }));
+        o.insert("norm_topk_prob".into(), json!(true));
+        o.insert("routed_scaling_factor".into(), json!(2.5));
+        o.insert("scoring_func".into(), json!("sigmoid"));
+        o.insert("topk_method".into(), json!("noaux_tc"));
+    } else {
+        o.insert("n_group".into(), json!(1));
+        o.insert("topk_group".into(), json!(1));
+        o.insert("norm_topk_prob".into(), json!(false));
+        o.insert("routed_scaling_factor".into(), json!(1.0));
+        o.insert("scoring_func".into(), json!("softmax"));
+        o.insert("topk_method".into(), json!("greedy"));
+    }
+    if s.dtype == SynthDtype::Fp8 {
+        o.insert(
+            "quantization_config".into(),
+            json!({"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]}),
+        );
+    }
+    c
+}
+
+fn write_json(path: &Path, v: &Json) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::Usage(e.to_string()))?;
+    std::fs::write(path, s).map_err(|e| Error::io(path, e))
+}
+
+/// GPT-2's byte → printable character mapping used by byte-level BPE vocabularies.
+pub fn byte_to_unicode() -> [char; 256] {
+    let mut table = ['\0'; 256];
+    let mut n = 0u32;
+    for b in 0..256u32 {
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        table[b as usize] = if printable {
+            char::from_u32(b).unwrap_or('?')
+        } else {
+            n += 1;
+            char::from_u32(255 + n).unwrap_or('?')
+        };
+    }
+    table
+}
+
+/// The pre-tokenizer of DeepSeek-V3's tokenizer.json (digits, CJK, then words and punctuation).
+pub fn v3_pre_tokenizer() -> Json {
+    json!({"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "Isolated", "invert": false},
+        {"type": "Split", "pattern": {"Regex": "[一-龥぀-ゟ゠-ヿ]+"}, "behavior": "Isolated", "invert": false},
+        {"type": "Split", "pattern": {"Regex": "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false},
+        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}
+    ]})
+}
+
+/// Writes a small byte-level BPE tokenizer with DeepSeek-V3's special tokens and pre-tokenizer.
+fn write_tokenizer(dir: &Path) -> Result<()> {
+    let specials = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"];
+    let b2u = byte_to_unicode();
+    let mut vocab = serde_json::Map::new();
+    let mut id = specials.len() as u64;
+    for c in b2u {
+        vocab.insert(c.to_string(), json!(id));
+        id += 1;
+    }
+    let merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("Ġ", "a"), ("e", "r"), ("o", "n"), ("Ġ", "s"), ("r", "e"), ("Ġ", "the")];
+    let mut merge_list = Vec::new();
+    for (a, b) in merges {
+        let m = format!("{a}{b}");
+        if !vocab.contains_key(&m) {
+            vocab.insert(m, json!(id));
+            id += 1;
+        }
+        merge_list.push(Json::String(format!("{a} {b}")));
+    }
+    let added: Vec<Json> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({"id": i, "content": c, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}))
+        .collect();
+    let bos = specials[0];
+    let tok = json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": added,
+        "normalizer": {"type": "Sequence", "normalizers": []},
+        "pre_tokenizer": v3_pre_tokenizer(),
+        "post_processor": {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {bos: {"id": bos, "ids": [0], "tokens": [bos]}}},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+                  "vocab": Json::Object(vocab), "merges": merge_list}
+    });
+    write_json(&dir.join("tokenizer.json"), &tok)?;
+    let template = "{% for m in messages %}{% if m['role'] == 'user' %}<｜User｜>{{ m['content'] }}{% elif m['role'] == 'assistant' %}<｜Assistant｜>{{ m['content'] }}<｜end▁of▁sentence｜>{% else %}{{ m['content'] }}{% endif %}{% endfor %}{% if add_generation_prompt %}<｜Assistant｜>{% endif %}";
+    let cfg = json!({
+        "add_bos_token": true, "add_eos_token": false,
+        "bos_token": {"__type": "AddedToken", "content": specials[0], "lstrip": false, "normalized": true, "rstrip": false, "single_word": false},
+        "eos_token": {"__type": "AddedToken", "content": specials[1], "lstrip": false, "normalized": true, "rstrip": false, "single_word": false},
+        "pad_token": {"__type": "AddedToken", "content": specials[1], "lstrip": false, "normalized": true, "rstrip": false, "single_word": false},
+        "unk_token": null, "clean_up_tokenization_spaces": false, "legacy": true, "model_max_length": 131072,
+        "tokenizer_class": "LlamaTokenizerFast", "chat_template": template
+    });
+    write_json(&dir.join("tokenizer_config.json"), &cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_table_is_gpt2() {
+        let t = byte_to_unicode();
+        assert_eq!(t[b'a' as usize], 'a');
+        assert_eq!(t[b' ' as usize], 'Ġ');
+        assert_eq!(t[b'\n' as usize], 'Ċ');
+        assert_eq!(t[0], 'Ā');
+        let set: std::collections::HashSet<char> = t.iter().copied().collect();
+        assert_eq!(set.len(), 256);
+    }
+
+    #[test]
+    fn writes_valid_shards() {
+        let d = tempfile::tempdir().unwrap();
+        let spec = SynthSpec { dtype: SynthDtype::Fp8, hidden: 160, ..SynthSpec::default() };
+        let sum = write_checkpoint(d.path(), &spec).unwrap();
+        let ck = crate::checkpoint::safetensors::Checkpoint::open(d.path()).unwrap();
+        assert_eq!(ck.tensors.len(), sum.tensors);
+        assert_eq!(ck.data_bytes(), sum.data_bytes);
+        let s = ck.get("model.layers.0.self_attn.q_a_proj.weight_scale_inv").unwrap();
+        assert_eq!(s.shape, vec![1, 2]); // 128×160 in 128×128 blocks
+    }
+}
