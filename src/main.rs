@@ -558,5 +558,7 @@ fn install_signal_handlers() {
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        // a file-size limit then shows up as a write error (EFBIG), cleaned up like a full disk
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
