@@ -1,1 +1,853 @@
-//! `ds2gguf inspect` (to be written).
+//! `ds2gguf inspect FILE.gguf [--json]`: what a GGUF file (or split set) contains.
+//!
+//! [`open_set`] reads the headers (never the tensor data) through the validating
+//! [`GgufFile`] reader; [`render_text`] and [`render_json`] turn them into a report.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Number, json};
+
+use crate::gguf::reader::{GgufFile, value_type_name};
+use crate::gguf::{Array, Value, ValueType};
+use crate::{Error, Result};
+
+/// Metadata key: 0-based index of this shard in a split set (llama.cpp writes a u16).
+pub const SPLIT_NO: &str = "split.no";
+/// Metadata key: number of shards in a split set (u16).
+pub const SPLIT_COUNT: &str = "split.count";
+/// Metadata key: number of tensors in the whole split set (i32).
+pub const SPLIT_TENSORS_COUNT: &str = "split.tensors.count";
+
+/// Strings longer than this many characters are truncated in the text report.
+const TEXT_STRING_MAX: usize = 120;
+/// String array elements are truncated to this many characters in the text report.
+const TEXT_ELEM_STRING_MAX: usize = 40;
+/// Array elements shown in the text report.
+const TEXT_ARRAY_HEAD: usize = 8;
+/// Arrays longer than this are summarised in the JSON report.
+const JSON_ARRAY_MAX: usize = 64;
+/// Elements kept in a summarised JSON array.
+const JSON_ARRAY_HEAD: usize = 8;
+
+/// The parts of a llama.cpp split-shard file name `PREFIX-00001-of-00003.gguf`.
+struct SplitName {
+    prefix: String,
+    no: u64,
+    count: u64,
+    no_width: usize,
+    count_str: String,
+}
+
+fn parse_split_name(path: &Path) -> Option<SplitName> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".gguf")?;
+    let (left, count_str) = stem.rsplit_once("-of-")?;
+    let (prefix, no_str) = left.rsplit_once('-')?;
+    let digits = |s: &str| s.len() >= 5 && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
+    if prefix.is_empty() || !digits(no_str) || !digits(count_str) {
+        return None;
+    }
+    Some(SplitName {
+        prefix: prefix.to_string(),
+        no: no_str.parse().ok()?,
+        count: count_str.parse().ok()?,
+        no_width: no_str.len(),
+        count_str: count_str.to_string(),
+    })
+}
+
+/// A non-negative integer metadata value of any integer type.
+fn as_u64(v: &Value) -> Option<u64> {
+    match *v {
+        Value::U8(x) => Some(x.into()),
+        Value::U16(x) => Some(x.into()),
+        Value::U32(x) => Some(x.into()),
+        Value::U64(x) => Some(x),
+        Value::I8(x) => u64::try_from(x).ok(),
+        Value::I16(x) => u64::try_from(x).ok(),
+        Value::I32(x) => u64::try_from(x).ok(),
+        Value::I64(x) => u64::try_from(x).ok(),
+        _ => None,
+    }
+}
+
+/// Reads integer key `key` of `f`, failing with a message naming the key when it is absent
+/// or not a non-negative integer.
+fn split_int(f: &GgufFile, key: &str) -> Result<u64> {
+    match f.get(key) {
+        None => Err(Error::bad_file(
+            &f.path,
+            format!("split shard without the '{key}' key"),
+        )),
+        Some(v) => as_u64(v).ok_or_else(|| {
+            Error::bad_file(
+                &f.path,
+                format!(
+                    "'{key}' must be a non-negative integer, found {}",
+                    text_value(v)
+                ),
+            )
+        }),
+    }
+}
+
+/// Opens a GGUF file, or the whole split set when given `NAME-00001-of-0000N.gguf` (all shards,
+/// checked to be complete and consistent: split.count, split.no).
+///
+/// For a set, every shard `NAME-0000k-of-0000N.gguf` must exist next to the first (a missing
+/// one is an error naming it), carry `split.count = N` and `split.no = k - 1` (0-based, as
+/// llama.cpp's `gguf-split` writes it), agree on `split.tensors.count`, which must equal the
+/// number of tensors in all shards together, and no tensor name may appear in two shards.
+/// A later shard (`NAME-00002-of-0000N.gguf`) or any other file name opens that one file
+/// alone. The shards are returned in order.
+pub fn open_set(path: &Path) -> Result<Vec<GgufFile>> {
+    let Some(sn) = parse_split_name(path).filter(|s| s.no == 1) else {
+        return Ok(vec![GgufFile::open(path)?]);
+    };
+    if sn.count == 0 {
+        return Err(Error::bad_file(
+            path,
+            "split file name says the set has 0 shards",
+        ));
+    }
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let paths: Vec<PathBuf> = (1..=sn.count)
+        .map(|k| {
+            dir.join(format!(
+                "{}-{k:0w$}-of-{}.gguf",
+                sn.prefix,
+                sn.count_str,
+                w = sn.no_width
+            ))
+        })
+        .collect();
+    // Report missing shards before spending time on the others.
+    for (k, p) in paths.iter().enumerate() {
+        match fs::metadata(p) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::bad_file(
+                    p,
+                    format!(
+                        "split set incomplete: shard {} of {} is missing (set opened from {})",
+                        k + 1,
+                        sn.count,
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    let files = paths
+        .iter()
+        .map(|p| GgufFile::open(p))
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut total_tensors = 0u64;
+    let mut expected_tensors: Option<(u64, &Path)> = None;
+    let mut seen: std::collections::HashMap<&str, &Path> = std::collections::HashMap::new();
+    for (k, f) in files.iter().enumerate() {
+        let count = split_int(f, SPLIT_COUNT)?;
+        if count != sn.count {
+            return Err(Error::bad_file(
+                &f.path,
+                format!(
+                    "expected {SPLIT_COUNT} = {} (from the file names), found {count}",
+                    sn.count
+                ),
+            ));
+        }
+        let no = split_int(f, SPLIT_NO)?;
+        if no != k as u64 {
+            return Err(Error::bad_file(
+                &f.path,
+                format!(
+                    "expected {SPLIT_NO} = {k} for shard {} of {}, found {no}",
+                    k + 1,
+                    sn.count
+                ),
+            ));
+        }
+        let tc = split_int(f, SPLIT_TENSORS_COUNT)?;
+        match expected_tensors {
+            None => expected_tensors = Some((tc, &f.path)),
+            Some((first, first_path)) if first != tc => {
+                return Err(Error::bad_file(
+                    &f.path,
+                    format!(
+                        "{SPLIT_TENSORS_COUNT} is {tc}, but {} says {first}",
+                        first_path.display()
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        for t in &f.tensors {
+            if let Some(other) = seen.insert(t.name.as_str(), &f.path) {
+                return Err(Error::bad_file(
+                    &f.path,
+                    format!("tensor '{}' also appears in {}", t.name, other.display()),
+                ));
+            }
+        }
+        total_tensors += f.tensors.len() as u64;
+    }
+    if let Some((tc, _)) = expected_tensors
+        && tc != total_tensors
+    {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "{SPLIT_TENSORS_COUNT} = {tc}, but the {} shards hold {total_tensors} tensors together",
+                sn.count
+            ),
+        ));
+    }
+    Ok(files)
+}
+
+/// Element `j` of `a` as a scalar [`Value`] (`None` past the end or for a malformed raw array).
+fn array_elem(a: &Array, j: usize) -> Option<Value> {
+    Some(match a {
+        Array::U8(v) => Value::U8(*v.get(j)?),
+        Array::I32(v) => Value::I32(*v.get(j)?),
+        Array::U32(v) => Value::U32(*v.get(j)?),
+        Array::F32(v) => Value::F32(*v.get(j)?),
+        Array::Bool(v) => Value::Bool(*v.get(j)?),
+        Array::String(v) => Value::String(v.get(j)?.clone()),
+        Array::Raw { elem, count, bytes } => {
+            if j as u64 >= *count {
+                return None;
+            }
+            let size = match elem {
+                ValueType::U8 | ValueType::I8 | ValueType::Bool => 1,
+                ValueType::U16 | ValueType::I16 => 2,
+                ValueType::U32 | ValueType::I32 | ValueType::F32 => 4,
+                ValueType::U64 | ValueType::I64 | ValueType::F64 => 8,
+                ValueType::String | ValueType::Array => return None,
+            };
+            let b = bytes.get(j.checked_mul(size)?..j.checked_mul(size)?.checked_add(size)?)?;
+            let mut w = [0u8; 8];
+            w[..size].copy_from_slice(b);
+            let (b1, b2, b4) = ([w[0]], [w[0], w[1]], [w[0], w[1], w[2], w[3]]);
+            match elem {
+                ValueType::U8 => Value::U8(b1[0]),
+                ValueType::I8 => Value::I8(i8::from_le_bytes(b1)),
+                ValueType::Bool => Value::Bool(b1[0] != 0),
+                ValueType::U16 => Value::U16(u16::from_le_bytes(b2)),
+                ValueType::I16 => Value::I16(i16::from_le_bytes(b2)),
+                ValueType::U32 => Value::U32(u32::from_le_bytes(b4)),
+                ValueType::I32 => Value::I32(i32::from_le_bytes(b4)),
+                ValueType::F32 => Value::F32(f32::from_le_bytes(b4)),
+                ValueType::U64 => Value::U64(u64::from_le_bytes(w)),
+                ValueType::I64 => Value::I64(i64::from_le_bytes(w)),
+                ValueType::F64 => Value::F64(f64::from_le_bytes(w)),
+                ValueType::String | ValueType::Array => return None,
+            }
+        }
+    })
+}
+
+/// `s` quoted and escaped, truncated to `max` characters (then followed by `…` and the
+/// full length in bytes).
+fn quote(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max * 2) + 2);
+    out.push('"');
+    for (n, c) in s.chars().enumerate() {
+        if n == max {
+            let _ = write!(out, "\"… ({} bytes)", s.len());
+            return out;
+        }
+        out.extend(c.escape_debug());
+    }
+    out.push('"');
+    out
+}
+
+/// One value for the text report.
+fn text_value(v: &Value) -> String {
+    text_value_max(v, TEXT_STRING_MAX)
+}
+
+fn text_value_max(v: &Value, max: usize) -> String {
+    match v {
+        Value::U8(x) => x.to_string(),
+        Value::I8(x) => x.to_string(),
+        Value::U16(x) => x.to_string(),
+        Value::I16(x) => x.to_string(),
+        Value::U32(x) => x.to_string(),
+        Value::I32(x) => x.to_string(),
+        Value::U64(x) => x.to_string(),
+        Value::I64(x) => x.to_string(),
+        Value::F32(x) => format!("{x:?}"),
+        Value::F64(x) => format!("{x:?}"),
+        Value::Bool(x) => x.to_string(),
+        Value::String(s) => quote(s, max),
+        Value::Array(a) => {
+            let mut out = format!("[{}; {}]", value_type_name(a.elem_type()), a.len());
+            let shown = a.len().min(TEXT_ARRAY_HEAD as u64) as usize;
+            for j in 0..shown {
+                out.push_str(if j == 0 { " " } else { ", " });
+                match array_elem(a, j) {
+                    Some(e) => out.push_str(&text_value_max(&e, TEXT_ELEM_STRING_MAX)),
+                    None => out.push('?'),
+                }
+            }
+            if a.len() > shown as u64 {
+                out.push_str(", …");
+            }
+            out
+        }
+    }
+}
+
+/// A float as JSON: its shortest decimal form, or a string for NaN and infinities.
+fn json_float(shortest: String, x: f64) -> serde_json::Value {
+    if !x.is_finite() {
+        return serde_json::Value::String(shortest);
+    }
+    let parsed = shortest.parse::<f64>().unwrap_or(x);
+    Number::from_f64(parsed).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// One value for the JSON report (arrays longer than 64 elements summarised).
+fn json_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::U8(x) => json!(x),
+        Value::I8(x) => json!(x),
+        Value::U16(x) => json!(x),
+        Value::I16(x) => json!(x),
+        Value::U32(x) => json!(x),
+        Value::I32(x) => json!(x),
+        Value::U64(x) => json!(x),
+        Value::I64(x) => json!(x),
+        Value::F32(x) => json_float(format!("{x:?}"), f64::from(*x)),
+        Value::F64(x) => json_float(format!("{x:?}"), *x),
+        Value::Bool(x) => json!(x),
+        Value::String(s) => json!(s),
+        Value::Array(a) => {
+            let elems = |n: usize| -> Vec<serde_json::Value> {
+                (0..n)
+                    .map(|j| array_elem(a, j).map_or(serde_json::Value::Null, |e| json_value(&e)))
+                    .collect()
+            };
+            if a.len() > JSON_ARRAY_MAX as u64 {
+                json!({
+                    "type": value_type_name(a.elem_type()),
+                    "len": a.len(),
+                    "head": elems(JSON_ARRAY_HEAD),
+                })
+            } else {
+                serde_json::Value::Array(elems(a.len() as usize))
+            }
+        }
+    }
+}
+
+/// `n` bytes in binary units (`1.50 MiB`).
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut x = n as f64;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < UNITS.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{x:.2} {}", UNITS[u])
+    }
+}
+
+fn shape_text(ne: &[u64]) -> String {
+    let dims: Vec<String> = ne.iter().map(u64::to_string).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// Human-readable report: header (version, tensor/KV counts, alignment, data offset, file
+/// size) per file, every KV (strings shown quoted and truncated past ~120 chars; arrays
+/// summarised as `[type; N] first few…`), then a tensor table (name, type, shape in ggml
+/// order, absolute offset, byte size) and a total; for several files, a total over the set.
+pub fn render_text(files: &[GgufFile]) -> String {
+    let mut out = String::new();
+    let mut set_tensors = 0u64;
+    let mut set_bytes = 0u64;
+    let mut set_elems = 0u64;
+    for (fi, f) in files.iter().enumerate() {
+        if fi > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "file: {}", f.path.display());
+        let _ = writeln!(
+            out,
+            "  GGUF version {}, {} tensors, {} KV pairs, alignment {}, data offset {}, file size {} ({})",
+            f.version,
+            f.tensors.len(),
+            f.kvs.len(),
+            f.alignment,
+            f.data_offset,
+            f.file_len,
+            human_bytes(f.file_len)
+        );
+
+        let _ = writeln!(out, "\nmetadata ({}):", f.kvs.len());
+        let kw = f
+            .kvs
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        for (k, v) in &f.kvs {
+            let _ = writeln!(out, "  {k:<kw$} = {}", text_value(v));
+        }
+
+        let _ = writeln!(out, "\ntensors ({}):", f.tensors.len());
+        let rows: Vec<[String; 5]> = (0..f.tensors.len())
+            .map(|i| {
+                let t = &f.tensors[i];
+                let (start, end) = f.tensor_data_range(i);
+                [
+                    t.name.clone(),
+                    t.ty.name().to_string(),
+                    shape_text(&t.ne),
+                    start.to_string(),
+                    (end - start).to_string(),
+                ]
+            })
+            .collect();
+        let head = ["name", "type", "shape", "offset", "size"];
+        let mut w = head.map(str::len);
+        for r in &rows {
+            for (c, cell) in r.iter().enumerate() {
+                w[c] = w[c].max(cell.chars().count());
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
+            head[0],
+            head[1],
+            head[2],
+            head[3],
+            head[4],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4]
+        );
+        for r in &rows {
+            let _ = writeln!(
+                out,
+                "  {:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2],
+                w3 = w[3],
+                w4 = w[4]
+            );
+        }
+        let bytes: u64 = (0..f.tensors.len())
+            .map(|i| {
+                let (s, e) = f.tensor_data_range(i);
+                e - s
+            })
+            .fold(0u64, u64::saturating_add);
+        let elems: u64 = f
+            .tensors
+            .iter()
+            .map(|t| t.n_elements())
+            .fold(0u64, u64::saturating_add);
+        let _ = writeln!(
+            out,
+            "  total: {} tensors, {elems} elements, {bytes} bytes ({})",
+            f.tensors.len(),
+            human_bytes(bytes)
+        );
+        set_tensors += f.tensors.len() as u64;
+        set_bytes = set_bytes.saturating_add(bytes);
+        set_elems = set_elems.saturating_add(elems);
+    }
+    if files.len() > 1 {
+        let _ = writeln!(
+            out,
+            "\nset total: {} files, {set_tensors} tensors, {set_elems} elements, {set_bytes} bytes ({})",
+            files.len(),
+            human_bytes(set_bytes)
+        );
+    }
+    out
+}
+
+/// The same as JSON: `{"files":[{"path","version","alignment","data_offset","file_size",
+/// "metadata":{key: value, or for arrays longer than 64 elements {"type","len","head":[first 8]}},
+/// "tensors":[{"name","type","shape","offset","size"}]}]}`. Shapes are in ggml order, offsets
+/// absolute in the file, sizes in bytes; NaN and infinite floats are given as strings.
+pub fn render_json(files: &[GgufFile]) -> serde_json::Value {
+    let files: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| {
+            let mut md = Map::new();
+            for (k, v) in &f.kvs {
+                md.insert(k.clone(), json_value(v));
+            }
+            let tensors: Vec<serde_json::Value> = (0..f.tensors.len())
+                .map(|i| {
+                    let t = &f.tensors[i];
+                    let (start, end) = f.tensor_data_range(i);
+                    json!({
+                        "name": t.name,
+                        "type": t.ty.name(),
+                        "shape": t.ne,
+                        "offset": start,
+                        "size": end - start,
+                    })
+                })
+                .collect();
+            json!({
+                "path": f.path.display().to_string(),
+                "version": f.version,
+                "alignment": f.alignment,
+                "data_offset": f.data_offset,
+                "file_size": f.file_len,
+                "metadata": md,
+                "tensors": tensors,
+            })
+        })
+        .collect();
+    json!({ "files": files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::GgmlType;
+    use crate::gguf::writer::{TensorInfo, assign_offsets, header_bytes};
+
+    fn write_gguf(path: &Path, kvs: &[(String, Value)], tensors: &[TensorInfo]) {
+        let mut ts = tensors.to_vec();
+        let data = assign_offsets(&mut ts);
+        let mut bytes = header_bytes(kvs, &ts);
+        bytes.resize(bytes.len() + data as usize, 0);
+        fs::write(path, bytes).unwrap();
+    }
+
+    fn t(name: &str, ne: &[u64], ty: GgmlType) -> TensorInfo {
+        TensorInfo {
+            name: name.into(),
+            ne: ne.to_vec(),
+            ty,
+            offset: 0,
+        }
+    }
+
+    fn kv(k: &str, v: Value) -> (String, Value) {
+        (k.to_string(), v)
+    }
+
+    fn sample(dir: &Path) -> PathBuf {
+        let path = dir.join("model.gguf");
+        let kvs = vec![
+            kv("general.architecture", Value::String("deepseek2".into())),
+            kv("general.name", Value::String("x".repeat(300))),
+            kv("deepseek2.block_count", Value::U32(61)),
+            kv("deepseek2.rope.freq_base", Value::F32(0.1)),
+            kv("deepseek2.bad", Value::F64(f64::NAN)),
+            kv("deepseek2.expert_weights_norm", Value::Bool(true)),
+            kv(
+                "tokenizer.ggml.token_type",
+                Value::Array(Array::I32((0..100).collect())),
+            ),
+            kv(
+                "tokenizer.ggml.tokens",
+                Value::Array(Array::String(vec!["<s>".into(), "a\"b".into()])),
+            ),
+            kv(
+                "raw.u16",
+                Value::Array(Array::Raw {
+                    elem: ValueType::U16,
+                    count: 2,
+                    bytes: vec![1, 0, 0, 1],
+                }),
+            ),
+        ];
+        let tensors = vec![
+            t("token_embd.weight", &[4, 3], GgmlType::F32),
+            t("blk.0.ffn_down.weight", &[64, 2], GgmlType::Q8_0),
+        ];
+        write_gguf(&path, &kvs, &tensors);
+        path
+    }
+
+    #[test]
+    fn text_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample(dir.path());
+        let files = open_set(&path).unwrap();
+        assert_eq!(files.len(), 1);
+        let f = &files[0];
+        let s = render_text(&files);
+        assert!(s.contains(&format!("file: {}", path.display())), "{s}");
+        assert!(
+            s.contains(&format!(
+                "GGUF version 3, 2 tensors, 9 KV pairs, alignment 32, data offset {}, file size {}",
+                f.data_offset, f.file_len
+            )),
+            "{s}"
+        );
+        assert!(
+            s.contains("general.architecture          = \"deepseek2\"\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!("= \"{}\"… (300 bytes)\n", "x".repeat(120))),
+            "{s}"
+        );
+        assert!(
+            s.contains("= 61\n")
+                && s.contains("= 0.1\n")
+                && s.contains("= NaN\n")
+                && s.contains("= true\n")
+        );
+        assert!(
+            s.contains("= [i32; 100] 0, 1, 2, 3, 4, 5, 6, 7, …\n"),
+            "{s}"
+        );
+        assert!(s.contains("= [string; 2] \"<s>\", \"a\\\"b\"\n"), "{s}");
+        assert!(s.contains("= [u16; 2] 1, 256\n"), "{s}");
+        let (s0, _) = f.tensor_data_range(0);
+        let (s1, _) = f.tensor_data_range(1);
+        let row0 = s.lines().find(|l| l.contains("token_embd.weight")).unwrap();
+        let cells: Vec<&str> = row0.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "token_embd.weight",
+                "F32",
+                "[4,",
+                "3]",
+                &s0.to_string(),
+                "48"
+            ]
+        );
+        let row1 = s
+            .lines()
+            .find(|l| l.contains("blk.0.ffn_down.weight"))
+            .unwrap();
+        let cells: Vec<&str> = row1.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "blk.0.ffn_down.weight",
+                "Q8_0",
+                "[64,",
+                "2]",
+                &s1.to_string(),
+                "136"
+            ]
+        );
+        assert!(
+            s.contains("total: 2 tensors, 140 elements, 184 bytes (184 B)"),
+            "{s}"
+        );
+        assert!(!s.contains("set total"));
+    }
+
+    #[test]
+    fn json_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample(dir.path());
+        let files = open_set(&path).unwrap();
+        let j = render_json(&files);
+        let f = &j["files"][0];
+        assert_eq!(f["path"], path.display().to_string());
+        assert_eq!(f["version"], 3);
+        assert_eq!(f["alignment"], 32);
+        assert_eq!(f["data_offset"], files[0].data_offset);
+        assert_eq!(f["file_size"], files[0].file_len);
+        let md = &f["metadata"];
+        assert_eq!(md["general.architecture"], "deepseek2");
+        assert_eq!(md["general.name"].as_str().unwrap().len(), 300);
+        assert_eq!(md["deepseek2.block_count"], 61);
+        assert_eq!(md["deepseek2.rope.freq_base"], 0.1);
+        assert_eq!(md["deepseek2.bad"], "NaN");
+        assert_eq!(md["deepseek2.expert_weights_norm"], true);
+        assert_eq!(
+            md["tokenizer.ggml.token_type"],
+            json!({"type": "i32", "len": 100, "head": [0, 1, 2, 3, 4, 5, 6, 7]})
+        );
+        assert_eq!(md["tokenizer.ggml.tokens"], json!(["<s>", "a\"b"]));
+        assert_eq!(md["raw.u16"], json!([1, 256]));
+        let keys: Vec<&String> = md.as_object().unwrap().keys().collect();
+        assert_eq!(keys[0], "general.architecture");
+        assert_eq!(keys.len(), 9);
+        let t1 = &f["tensors"][1];
+        assert_eq!(t1["name"], "blk.0.ffn_down.weight");
+        assert_eq!(t1["type"], "Q8_0");
+        assert_eq!(t1["shape"], json!([64, 2]));
+        assert_eq!(t1["offset"], files[0].tensor_data_range(1).0);
+        assert_eq!(t1["size"], 136);
+        // serialisable as is
+        let text = serde_json::to_string_pretty(&j).unwrap();
+        assert!(text.contains("\"blk.0.ffn_down.weight\""));
+    }
+
+    fn write_shard(dir: &Path, k: u16, n: u16, total: i32, tensors: &[TensorInfo]) -> PathBuf {
+        let path = dir.join(format!("ds-{k:05}-of-{n:05}.gguf"));
+        let mut kvs = vec![
+            kv(SPLIT_NO, Value::U16(k - 1)),
+            kv(SPLIT_COUNT, Value::U16(n)),
+            kv(SPLIT_TENSORS_COUNT, Value::I32(total)),
+        ];
+        if k == 1 {
+            kvs.insert(
+                0,
+                kv("general.architecture", Value::String("deepseek2".into())),
+            );
+        }
+        write_gguf(&path, &kvs, tensors);
+        path
+    }
+
+    #[test]
+    fn split_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let first = write_shard(
+            d,
+            1,
+            2,
+            3,
+            &[t("a", &[4], GgmlType::F32), t("b", &[8], GgmlType::F16)],
+        );
+        let second = write_shard(d, 2, 2, 3, &[t("c", &[32], GgmlType::Q8_0)]);
+        let files = open_set(&first).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].path, first);
+        assert_eq!(files[1].path, second);
+        let s = render_text(&files);
+        assert!(s.contains(&format!("file: {}", first.display())));
+        assert!(s.contains(&format!("file: {}", second.display())));
+        assert!(s.contains("split.count          = 2"), "{s}");
+        assert!(
+            s.contains("set total: 2 files, 3 tensors, 44 elements, 66 bytes"),
+            "{s}"
+        );
+        let j = render_json(&files);
+        assert_eq!(j["files"].as_array().unwrap().len(), 2);
+        assert_eq!(j["files"][1]["tensors"][0]["name"], "c");
+        // A later shard opens alone.
+        assert_eq!(open_set(&second).unwrap().len(), 1);
+
+        // Incomplete set: the error names the missing file.
+        fs::remove_file(&second).unwrap();
+        let e = open_set(&first).unwrap_err().to_string();
+        assert!(
+            e.contains("ds-00002-of-00002.gguf") && e.contains("shard 2 of 2 is missing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn inconsistent_split_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let first = write_shard(d, 1, 2, 2, &[t("a", &[4], GgmlType::F32)]);
+
+        // split.no wrong in shard 2
+        let p2 = d.join("ds-00002-of-00002.gguf");
+        let kvs = vec![
+            kv(SPLIT_NO, Value::U16(0)),
+            kv(SPLIT_COUNT, Value::U16(2)),
+            kv(SPLIT_TENSORS_COUNT, Value::I32(2)),
+        ];
+        write_gguf(&p2, &kvs, &[t("b", &[4], GgmlType::F32)]);
+        let e = open_set(&first).unwrap_err().to_string();
+        assert!(
+            e.contains("ds-00002-of-00002.gguf")
+                && e.contains("expected split.no = 1")
+                && e.contains("found 0"),
+            "{e}"
+        );
+
+        // split.count disagrees with the file names
+        write_shard(d, 2, 3, 2, &[t("b", &[4], GgmlType::F32)]);
+        fs::rename(d.join("ds-00002-of-00003.gguf"), &p2).unwrap();
+        let e = open_set(&first).unwrap_err().to_string();
+        assert!(
+            e.contains("expected split.count = 2") && e.contains("found 3"),
+            "{e}"
+        );
+
+        // split.tensors.count does not match the tensors present
+        write_shard(
+            d,
+            2,
+            2,
+            2,
+            &[t("b", &[4], GgmlType::F32), t("c", &[4], GgmlType::F32)],
+        );
+        let e = open_set(&first).unwrap_err().to_string();
+        assert!(
+            e.contains("split.tensors.count = 2") && e.contains("hold 3 tensors"),
+            "{e}"
+        );
+
+        // split.tensors.count differs between shards
+        write_shard(d, 2, 2, 5, &[t("b", &[4], GgmlType::F32)]);
+        let e = open_set(&first).unwrap_err().to_string();
+        assert!(
+            e.contains("split.tensors.count is 5") && e.contains("ds-00001-of-00002.gguf says 2"),
+            "{e}"
+        );
+
+        // the same tensor in two shards
+        write_shard(d, 2, 2, 2, &[t("a", &[4], GgmlType::F32)]);
+        let e = open_set(&first).unwrap_err().to_string();
+        assert!(e.contains("tensor 'a' also appears in"), "{e}");
+
+        // a shard without split keys
+        write_gguf(&p2, &[], &[t("b", &[4], GgmlType::F32)]);
+        let e = open_set(&first).unwrap_err().to_string();
+        assert!(e.contains("without the 'split.count' key"), "{e}");
+
+        // consistent again
+        write_shard(d, 2, 2, 2, &[t("b", &[4], GgmlType::F32)]);
+        assert_eq!(open_set(&first).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn split_name_parsing() {
+        let sn = parse_split_name(Path::new("/m/DeepSeek-V3-Q4_K-00003-of-00014.gguf")).unwrap();
+        assert_eq!(
+            (sn.prefix.as_str(), sn.no, sn.count),
+            ("DeepSeek-V3-Q4_K", 3, 14)
+        );
+        assert!(parse_split_name(Path::new("model.gguf")).is_none());
+        assert!(parse_split_name(Path::new("m-1-of-2.gguf")).is_none());
+        assert!(parse_split_name(Path::new("-00001-of-00002.gguf")).is_none());
+        // Not a GGUF at all: the reader's error comes through.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("junk-00001-of-00001.gguf");
+        fs::write(&p, b"not gguf at all").unwrap();
+        assert!(
+            open_set(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("not a GGUF file")
+        );
+        let e = open_set(&dir.path().join("absent.gguf")).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }));
+    }
+}
