@@ -377,7 +377,7 @@ fn src_ref(ck: &Checkpoint, cfg: &ModelConfig, idx: usize) -> Result<SrcRef> {
     }
     let scale_idx = [format!("{}_scale_inv", t.name), format!("{}_scale", t.name)]
         .iter()
-        .find_map(|n| ck.tensors.iter().position(|x| x.name == *n));
+        .find_map(|n| ck.index_of(n));
     if t.dtype != Dtype::F8E4M3 {
         if let Some(si) = scale_idx {
             return Err(Error::bad_tensor(

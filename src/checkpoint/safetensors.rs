@@ -251,6 +251,11 @@ impl Checkpoint {
         self.by_name.get(name).map(|&i| &self.tensors[i])
     }
 
+    /// The index in [`Checkpoint::tensors`] of the tensor called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
     /// The shard holding `t`.
     pub fn shard_of(&self, t: &TensorEntry) -> &Shard {
         &self.shards[t.shard]
