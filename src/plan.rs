@@ -8,7 +8,7 @@ use crate::checkpoint::safetensors::{Checkpoint, Dtype};
 use crate::checkpoint::tokenizer::{self, TokenizerMeta};
 use crate::gguf::writer::{assign_offsets, header_bytes, TensorInfo};
 use crate::gguf::{pad_to, GgmlType, Value, DEFAULT_ALIGNMENT, QUANT_VERSION};
-use crate::quant::preset::{try_assign_types, OutType, QuantModel, QuantParams, QuantTensor, TensorTypeOverride};
+use crate::quant::preset::{llama_quantize_order, try_assign_types, OutType, QuantModel, QuantParams, QuantTensor, TensorTypeOverride};
 use crate::{Error, Result};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -144,11 +144,18 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
     let config = ModelConfig::read(dir)?;
     let tokenizer = tokenizer::read_tokenizer(dir, &serde_json::Value::Object(config.raw.clone()), config.vocab_size as u32, opts.pre.as_deref())?;
     let checkpoint = Checkpoint::open(dir)?;
-    let mapped = deepseek2::map_tensors(&checkpoint, &config, opts.layout)?;
+    let mut mapped = deepseek2::map_tensors(&checkpoint, &config, opts.layout)?;
     let outtype = match opts.outtype {
         OutType::Auto => resolve_auto(&checkpoint),
         t => t,
     };
+    if outtype.is_kquant_preset() {
+        // llama-quantize writes tensors sorted by layer, then name: keep its file layout
+        let names: Vec<&str> = mapped.iter().map(|m| m.name.as_str()).collect();
+        let order = llama_quantize_order(&names);
+        let mut slots: Vec<Option<MappedTensor>> = mapped.into_iter().map(Some).collect();
+        mapped = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    }
     let mut warnings = tokenizer.warnings.clone();
     let (types, round) = choose_types(&config, &mapped, outtype, opts)?;
     if config.n_nextn > 0 {

@@ -1,6 +1,16 @@
 #!/usr/bin/env python3
 """Make deepseek2 BF16 GGUF variants from the llama.cpp-converted tiny V3 fixture, run the real
-llama-quantize on them, and write name -> type tables for ds2gguf's preset tests."""
+llama-quantize on them, and write name -> type tables for ds2gguf's preset tests
+(src/quant/preset.rs, test `matches_real_llama_quantize`).
+
+Needs the conformance lab (/work/shared/lab/setup.sh). To regenerate:
+    PY=~/.cache/ds2gguf-lab/venv/bin/python
+    $PY /work/shared/lab/make_fixture.py v3 /tmp/pfx/v3
+    $PY ~/.cache/ds2gguf-lab/lcp/vendor/llama.cpp/convert_hf_to_gguf.py /tmp/pfx/v3 \
+        --outfile /tmp/pfx/v3.bf16.gguf --outtype bf16
+    $PY tests/data/preset/variants.py tests/data/preset      # ~20 min on 2 cores
+The variants only change names, shapes and metadata (new tensors are zeros): the type choice
+does not depend on the data."""
 import os, random, subprocess, sys
 import numpy as np
 import gguf
