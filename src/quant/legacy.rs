@@ -106,8 +106,20 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [u8]) {
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         put_f16(ob, d);
-        for (o, v) in ob[2..].iter_mut().zip(xb) {
-            *o = trunc_x86((v * id).round()) as u8;
+        if amax.is_finite() && id.is_finite() {
+            // |v·id| ≤ 127 here, so truncation through i32 is exact and the half-away-from-zero
+            // rounding of `roundf` can be done with compares: the loop vectorises.
+            for (o, v) in ob[2..].iter_mut().zip(xb) {
+                let y = v * id;
+                let t = y as i32;
+                let f = y - t as f32;
+                let r = t + (f >= 0.5) as i32 - (f <= -0.5) as i32;
+                *o = r as u8;
+            }
+        } else {
+            for (o, v) in ob[2..].iter_mut().zip(xb) {
+                *o = trunc_x86((v * id).round()) as u8;
+            }
         }
     }
 }
