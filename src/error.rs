@@ -47,17 +47,27 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl AsRef<Path>, source: io::Error) -> Error {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
     }
 
     /// A content problem in `path`.
     pub fn bad_file(path: impl AsRef<Path>, msg: impl Into<String>) -> Error {
-        Error::BadFile { path: path.as_ref().to_path_buf(), msg: msg.into() }
+        Error::BadFile {
+            path: path.as_ref().to_path_buf(),
+            msg: msg.into(),
+        }
     }
 
     /// A problem with `tensor` in `path`.
     pub fn bad_tensor(path: impl AsRef<Path>, tensor: &str, msg: impl Into<String>) -> Error {
-        Error::BadTensor { path: path.as_ref().to_path_buf(), tensor: tensor.to_string(), msg: msg.into() }
+        Error::BadTensor {
+            path: path.as_ref().to_path_buf(),
+            tensor: tensor.to_string(),
+            msg: msg.into(),
+        }
     }
 }
 

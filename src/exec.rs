@@ -9,13 +9,13 @@
 
 use crate::arch::deepseek2::{Source, SrcRef};
 use crate::checkpoint::safetensors::{Checkpoint, Dtype};
-use crate::gguf::{pad_to, DEFAULT_ALIGNMENT};
+use crate::gguf::{DEFAULT_ALIGNMENT, pad_to};
 use crate::plan::{Plan, PlannedTensor};
 use crate::quant::{self, float};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex, mpsc};
 
 /// Set by the SIGINT/SIGTERM handler (or by a caller) to stop the conversion.
 pub static CANCEL: AtomicBool = AtomicBool::new(false);
@@ -50,11 +50,21 @@ pub fn work_items(plan: &Plan) -> Vec<WorkItem> {
         let mut r = 0;
         while r < nrows {
             let n = band.min(nrows - r);
-            items.push(WorkItem { tensor: ti, row0: r, nrows: n, last: r + n == nrows });
+            items.push(WorkItem {
+                tensor: ti,
+                row0: r,
+                nrows: n,
+                last: r + n == nrows,
+            });
             r += n;
         }
         if nrows == 0 {
-            items.push(WorkItem { tensor: ti, row0: 0, nrows: 0, last: true });
+            items.push(WorkItem {
+                tensor: ti,
+                row0: 0,
+                nrows: 0,
+                last: true,
+            });
         }
     }
     items
@@ -109,7 +119,8 @@ pub fn execute(plan: &Plan, sink: &mut dyn Sink, opts: &ExecOptions) -> Result<(
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (items, next, written, cv, stop, pool) = (&items, &next, &written, &cv, &stop, &pool);
+            let (items, next, written, cv, stop, pool) =
+                (&items, &next, &written, &cv, &stop, &pool);
             s.spawn(move || {
                 let mut scratch = Scratch::default();
                 loop {
@@ -126,11 +137,22 @@ pub fn execute(plan: &Plan, sink: &mut dyn Sink, opts: &ExecOptions) -> Result<(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let mut buf = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+                    let mut buf = pool
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop()
+                        .unwrap_or_default();
                     let res = if cancelled() {
                         Err(Error::Interrupted)
                     } else {
-                        produce(plan, &items[i], &mut scratch, &mut buf, opts.drop_input_cache).map(|_| buf)
+                        produce(
+                            plan,
+                            &items[i],
+                            &mut scratch,
+                            &mut buf,
+                            opts.drop_input_cache,
+                        )
+                        .map(|_| buf)
                     };
                     let failed = res.is_err();
                     if tx.send((i, res)).is_err() || failed {
@@ -226,23 +248,44 @@ fn write_in_order(
 }
 
 /// Computes one item's output bytes into `out`.
-fn produce(plan: &Plan, it: &WorkItem, sc: &mut Scratch, out: &mut Vec<u8>, drop_cache: bool) -> Result<()> {
+fn produce(
+    plan: &Plan,
+    it: &WorkItem,
+    sc: &mut Scratch,
+    out: &mut Vec<u8>,
+    drop_cache: bool,
+) -> Result<()> {
     let t: &PlannedTensor = &plan.tensors[it.tensor];
     let ne0 = t.info.ne[0];
     let n = (it.nrows * ne0) as usize;
     let mut values = std::mem::take(&mut sc.values);
     values.resize(n, 0.0);
-    fill_rows(&plan.checkpoint, t, it.row0, it.nrows, &mut values, sc, drop_cache)?;
+    fill_rows(
+        &plan.checkpoint,
+        t,
+        it.row0,
+        it.nrows,
+        &mut values,
+        sc,
+        drop_cache,
+    )?;
     if t.round_bf16 {
         for v in values.iter_mut() {
             *v = float::round_to_bf16(*v);
         }
     }
-    let row_bytes = t.info.ty.row_bytes(ne0).expect("planned types fit their rows") as usize;
+    let row_bytes = t
+        .info
+        .ty
+        .row_bytes(ne0)
+        .expect("planned types fit their rows") as usize;
     out.clear();
     out.resize(row_bytes * it.nrows as usize, 0);
     if ne0 > 0 {
-        for (x, o) in values.chunks_exact(ne0 as usize).zip(out.chunks_exact_mut(row_bytes)) {
+        for (x, o) in values
+            .chunks_exact(ne0 as usize)
+            .zip(out.chunks_exact_mut(row_bytes))
+        {
             quant::quantize_row(t.info.ty, x, o);
         }
     }
@@ -251,7 +294,15 @@ fn produce(plan: &Plan, it: &WorkItem, sc: &mut Scratch, out: &mut Vec<u8>, drop
 }
 
 /// Decodes output rows `row0..row0+nrows` of `t` into `out` (f32, row-major).
-fn fill_rows(ck: &Checkpoint, t: &PlannedTensor, row0: u64, nrows: u64, out: &mut [f32], sc: &mut Scratch, drop_cache: bool) -> Result<()> {
+fn fill_rows(
+    ck: &Checkpoint,
+    t: &PlannedTensor,
+    row0: u64,
+    nrows: u64,
+    out: &mut [f32],
+    sc: &mut Scratch,
+    drop_cache: bool,
+) -> Result<()> {
     let ne0 = t.info.ne[0] as usize;
     match &t.source {
         Source::Rows(src) => read_rows(ck, src, row0, nrows, out, sc, drop_cache),
@@ -264,7 +315,15 @@ fn fill_rows(ck: &Checkpoint, t: &PlannedTensor, row0: u64, nrows: u64, out: &mu
                 let e = (r / rpe) as usize;
                 let within = r % rpe;
                 let n = (rpe - within).min(end - r);
-                read_rows(ck, &refs[e], within, n, &mut out[o..o + n as usize * ne0], sc, drop_cache)?;
+                read_rows(
+                    ck,
+                    &refs[e],
+                    within,
+                    n,
+                    &mut out[o..o + n as usize * ne0],
+                    sc,
+                    drop_cache,
+                )?;
                 o += n as usize * ne0;
                 r += n;
             }
@@ -279,13 +338,23 @@ fn fill_rows(ck: &Checkpoint, t: &PlannedTensor, row0: u64, nrows: u64, out: &mu
                 let j = r % v;
                 let n = (v - j).min(end - r);
                 let src_row = h * (nope + v) + nope + j;
-                read_rows(ck, src, src_row, n, &mut out[o..o + n as usize * ne0], sc, drop_cache)?;
+                read_rows(
+                    ck,
+                    src,
+                    src_row,
+                    n,
+                    &mut out[o..o + n as usize * ne0],
+                    sc,
+                    drop_cache,
+                )?;
                 o += n as usize * ne0;
                 r += n;
             }
             Ok(())
         }
-        Source::KvbK { src, nope, v, rank, .. } => {
+        Source::KvbK {
+            src, nope, v, rank, ..
+        } => {
             let (nope_u, rank_u) = (*nope as usize, *rank as usize);
             debug_assert_eq!(row0 % rank, 0);
             let mut tmp = std::mem::take(&mut sc.tmp);
@@ -307,10 +376,22 @@ fn fill_rows(ck: &Checkpoint, t: &PlannedTensor, row0: u64, nrows: u64, out: &mu
 
 /// Reads rows `row0..row0+nrows` of a checkpoint tensor (row = its last dimension) and
 /// decodes them to f32, applying the FP8 block scale when there is one.
-fn read_rows(ck: &Checkpoint, src: &SrcRef, row0: u64, nrows: u64, out: &mut [f32], sc: &mut Scratch, drop_cache: bool) -> Result<()> {
+fn read_rows(
+    ck: &Checkpoint,
+    src: &SrcRef,
+    row0: u64,
+    nrows: u64,
+    out: &mut [f32],
+    sc: &mut Scratch,
+    drop_cache: bool,
+) -> Result<()> {
     let t = &ck.tensors[src.tensor];
     let shard = ck.shard_of(t);
-    let cols = if t.shape.len() <= 1 { t.n_elements() } else { *t.shape.last().unwrap_or(&1) };
+    let cols = if t.shape.len() <= 1 {
+        t.n_elements()
+    } else {
+        *t.shape.last().unwrap_or(&1)
+    };
     let bpe = t.dtype.bits().unwrap_or(8) / 8;
     let pos = t.start + row0 * cols * bpe;
     let len = (nrows * cols * bpe) as usize;
@@ -331,7 +412,11 @@ fn read_rows(ck: &Checkpoint, src: &SrcRef, row0: u64, nrows: u64, out: &mut [f3
         Dtype::F16 => float::f16_bytes_to_f32(b, out),
         Dtype::F8E4M3 => {
             let Some(si) = src.scale else {
-                return Err(Error::bad_tensor(&shard.path, &t.name, "FP8 weight without a scale"));
+                return Err(Error::bad_tensor(
+                    &shard.path,
+                    &t.name,
+                    "FP8 weight without a scale",
+                ));
             };
             let s = &ck.tensors[si];
             let block = src.block;
@@ -341,7 +426,8 @@ fn read_rows(ck: &Checkpoint, src: &SrcRef, row0: u64, nrows: u64, out: &mut [f3
             let sbpe = s.dtype.bits().unwrap_or(8) / 8;
             let slen = ((sr1 - sr0) * scols * sbpe) as usize;
             sc.scale_bytes.resize(slen, 0);
-            ck.shard_of(s).read_at(&mut sc.scale_bytes, s.start + sr0 * scols * sbpe)?;
+            ck.shard_of(s)
+                .read_at(&mut sc.scale_bytes, s.start + sr0 * scols * sbpe)?;
             sc.scales.resize(((sr1 - sr0) * scols) as usize, 0.0);
             let sb = &sc.scale_bytes;
             match s.dtype {
@@ -357,12 +443,22 @@ fn read_rows(ck: &Checkpoint, src: &SrcRef, row0: u64, nrows: u64, out: &mut [f3
                         *o = float::e8m0_to_f32(*c);
                     }
                 }
-                _ => return Err(Error::bad_tensor(&ck.shard_of(s).path, &s.name, "unsupported scale dtype")),
+                _ => {
+                    return Err(Error::bad_tensor(
+                        &ck.shard_of(s).path,
+                        &s.name,
+                        "unsupported scale dtype",
+                    ));
+                }
             }
             let cols_u = cols as usize;
             let bc = block.1 as usize;
             let lut = &float::E4M3FN_LUT;
-            for (ri, (orow, brow)) in out.chunks_exact_mut(cols_u).zip(b.chunks_exact(cols_u)).enumerate() {
+            for (ri, (orow, brow)) in out
+                .chunks_exact_mut(cols_u)
+                .zip(b.chunks_exact(cols_u))
+                .enumerate()
+            {
                 let srow = ((row0 + ri as u64) / block.0 - sr0) as usize;
                 let scales = &sc.scales[srow * scols as usize..(srow + 1) * scols as usize];
                 for ((oc, bcch), s) in orow.chunks_mut(bc).zip(brow.chunks(bc)).zip(scales) {
@@ -372,7 +468,13 @@ fn read_rows(ck: &Checkpoint, src: &SrcRef, row0: u64, nrows: u64, out: &mut [f3
                 }
             }
         }
-        _ => return Err(Error::bad_tensor(&shard.path, &t.name, format!("dtype {} cannot be converted", t.dtype.name()))),
+        _ => {
+            return Err(Error::bad_tensor(
+                &shard.path,
+                &t.name,
+                format!("dtype {} cannot be converted", t.dtype.name()),
+            ));
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use ds2gguf::exec::{self, ExecOptions, Sink};
 use ds2gguf::plan::{self, ConvertOptions, Plan};
 use ds2gguf::quant::preset::{OutType, TensorTypeOverride};
 use ds2gguf::synth::{SynthDtype, SynthSpec};
-use ds2gguf::{inspect, Error, Result};
+use ds2gguf::{Error, Result, inspect};
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,11 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "ds2gguf", version, about = "Convert DeepSeek V2/V3-family Hugging Face checkpoints (BF16/F16/F32/FP8) to GGUF in one pass")]
+#[command(
+    name = "ds2gguf",
+    version,
+    about = "Convert DeepSeek V2/V3-family Hugging Face checkpoints (BF16/F16/F32/FP8) to GGUF in one pass"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -151,19 +155,48 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Convert { args, output, threads, quiet } => convert(&args, &output, threads, quiet),
-        Cmd::Plan { args, output, json, tensors } => plan_cmd(&args, output.as_deref(), json, tensors),
+        Cmd::Convert {
+            args,
+            output,
+            threads,
+            quiet,
+        } => convert(&args, &output, threads, quiet),
+        Cmd::Plan {
+            args,
+            output,
+            json,
+            tensors,
+        } => plan_cmd(&args, output.as_deref(), json, tensors),
         Cmd::Inspect { file, json } => {
             let files = inspect::open_set(&file)?;
             let mut out = std::io::stdout().lock();
             let text = if json {
-                serde_json::to_string_pretty(&inspect::render_json(&files)).unwrap_or_default() + "\n"
+                serde_json::to_string_pretty(&inspect::render_json(&files)).unwrap_or_default()
+                    + "\n"
             } else {
                 inspect::render_text(&files)
             };
-            out.write_all(text.as_bytes()).map_err(|e| Error::io("<stdout>", e))
+            out.write_all(text.as_bytes())
+                .map_err(|e| Error::io("<stdout>", e))
         }
-        Cmd::Synth { dir, preset, v2, no_q_lora, dtype, hidden, layers, dense_layers, experts, heads, moe_ff, vocab, shards, no_mtp, sparse, seed } => {
+        Cmd::Synth {
+            dir,
+            preset,
+            v2,
+            no_q_lora,
+            dtype,
+            hidden,
+            layers,
+            dense_layers,
+            experts,
+            heads,
+            moe_ff,
+            vocab,
+            shards,
+            no_mtp,
+            sparse,
+            seed,
+        } => {
             let mut s = synth_preset(&preset)?;
             s.v3 = !v2;
             if no_q_lora {
@@ -174,7 +207,11 @@ fn run(cli: Cli) -> Result<()> {
                 "f16" => SynthDtype::F16,
                 "f32" => SynthDtype::F32,
                 "fp8" => SynthDtype::Fp8,
-                o => return Err(Error::Usage(format!("--dtype {o}: expected bf16, f16, f32 or fp8"))),
+                o => {
+                    return Err(Error::Usage(format!(
+                        "--dtype {o}: expected bf16, f16, f32 or fp8"
+                    )));
+                }
             };
             s.hidden = hidden.unwrap_or(s.hidden);
             s.layers = layers.unwrap_or(s.layers);
@@ -189,7 +226,13 @@ fn run(cli: Cli) -> Result<()> {
             s.sparse = sparse;
             s.seed = seed;
             let sum = ds2gguf::synth::write_checkpoint(&dir, &s)?;
-            eprintln!("wrote {} ({} tensors, {} of tensor data{})", dir.display(), sum.tensors, human(sum.data_bytes), if sparse { ", sparse" } else { "" });
+            eprintln!(
+                "wrote {} ({} tensors, {} of tensor data{})",
+                dir.display(),
+                sum.tensors,
+                human(sum.data_bytes),
+                if sparse { ", sparse" } else { "" }
+            );
             Ok(())
         }
     }
@@ -199,11 +242,81 @@ fn synth_preset(name: &str) -> Result<SynthSpec> {
     let d = SynthSpec::default();
     Ok(match name {
         "tiny" => d,
-        "small" => SynthSpec { hidden: 512, layers: 4, experts: 16, experts_used: 4, moe_ff: 256, ff: 1024, heads: 8, q_lora: Some(256), kv_lora: 128, nope: 64, rope: 32, v: 64, vocab: 4096, ..d },
-        "medium" => SynthSpec { hidden: 2048, layers: 4, dense_layers: 1, experts: 64, experts_used: 6, moe_ff: 1408, ff: 10944, heads: 16, q_lora: Some(1536), kv_lora: 512, nope: 128, rope: 64, v: 128, vocab: 129280, shards: 4, ..d },
-        "v3-slice" => SynthSpec { hidden: 7168, layers: 2, dense_layers: 1, experts: 256, experts_used: 8, moe_ff: 2048, ff: 18432, heads: 128, q_lora: Some(1536), kv_lora: 512, nope: 128, rope: 64, v: 128, vocab: 129280, shards: 8, ..d },
-        "v3-full" => SynthSpec { hidden: 7168, layers: 61, dense_layers: 3, experts: 256, experts_used: 8, moe_ff: 2048, ff: 18432, heads: 128, q_lora: Some(1536), kv_lora: 512, nope: 128, rope: 64, v: 128, vocab: 129280, shards: 163, ..d },
-        o => return Err(Error::Usage(format!("--preset {o}: expected tiny, small, medium, v3-slice or v3-full"))),
+        "small" => SynthSpec {
+            hidden: 512,
+            layers: 4,
+            experts: 16,
+            experts_used: 4,
+            moe_ff: 256,
+            ff: 1024,
+            heads: 8,
+            q_lora: Some(256),
+            kv_lora: 128,
+            nope: 64,
+            rope: 32,
+            v: 64,
+            vocab: 4096,
+            ..d
+        },
+        "medium" => SynthSpec {
+            hidden: 2048,
+            layers: 4,
+            dense_layers: 1,
+            experts: 64,
+            experts_used: 6,
+            moe_ff: 1408,
+            ff: 10944,
+            heads: 16,
+            q_lora: Some(1536),
+            kv_lora: 512,
+            nope: 128,
+            rope: 64,
+            v: 128,
+            vocab: 129280,
+            shards: 4,
+            ..d
+        },
+        "v3-slice" => SynthSpec {
+            hidden: 7168,
+            layers: 2,
+            dense_layers: 1,
+            experts: 256,
+            experts_used: 8,
+            moe_ff: 2048,
+            ff: 18432,
+            heads: 128,
+            q_lora: Some(1536),
+            kv_lora: 512,
+            nope: 128,
+            rope: 64,
+            v: 128,
+            vocab: 129280,
+            shards: 8,
+            ..d
+        },
+        "v3-full" => SynthSpec {
+            hidden: 7168,
+            layers: 61,
+            dense_layers: 3,
+            experts: 256,
+            experts_used: 8,
+            moe_ff: 2048,
+            ff: 18432,
+            heads: 128,
+            q_lora: Some(1536),
+            kv_lora: 512,
+            nope: 128,
+            rope: 64,
+            v: 128,
+            vocab: 129280,
+            shards: 163,
+            ..d
+        },
+        o => {
+            return Err(Error::Usage(format!(
+                "--preset {o}: expected tiny, small, medium, v3-slice or v3-full"
+            )));
+        }
     })
 }
 
@@ -217,14 +330,22 @@ fn convert_options(a: &PlanArgs) -> Result<ConvertOptions> {
     let tensor_types = a
         .tensor_type
         .iter()
-        .map(|s| TensorTypeOverride::parse(s).map_err(|e| Error::Usage(format!("--tensor-type: {e}"))))
+        .map(|s| {
+            TensorTypeOverride::parse(s).map_err(|e| Error::Usage(format!("--tensor-type: {e}")))
+        })
         .collect::<Result<Vec<_>>>()?;
     let split_max_size = match &a.split_max_size {
-        Some(s) => Some(plan::parse_size(s).ok_or_else(|| Error::Usage(format!("--split-max-size {s}: expected a positive size such as 50G, 500M or 2000K")))?),
+        Some(s) => Some(plan::parse_size(s).ok_or_else(|| {
+            Error::Usage(format!(
+                "--split-max-size {s}: expected a positive size such as 50G, 500M or 2000K"
+            ))
+        })?),
         None => None,
     };
     if a.split_max_tensors == Some(0) {
-        return Err(Error::Usage("--split-max-tensors must be at least 1".into()));
+        return Err(Error::Usage(
+            "--split-max-tensors must be at least 1".into(),
+        ));
     }
     Ok(ConvertOptions {
         outtype,
@@ -247,23 +368,41 @@ fn is_split(o: &ConvertOptions) -> bool {
 /// Checks that the output paths can be written: directory exists and is writable, no
 /// output is one of the input files, there is room for the output.
 fn check_destination(plan: &Plan, paths: &[PathBuf]) -> Result<()> {
-    let mut inputs: Vec<PathBuf> = plan.checkpoint.shards.iter().map(|s| s.path.clone()).collect();
+    let mut inputs: Vec<PathBuf> = plan
+        .checkpoint
+        .shards
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
     if let Ok(rd) = std::fs::read_dir(&plan.checkpoint.dir) {
         inputs.extend(rd.flatten().map(|e| e.path()));
     }
-    let inputs: Vec<PathBuf> = inputs.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let inputs: Vec<PathBuf> = inputs
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
     for p in paths {
         let parent = match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let meta = std::fs::metadata(&parent).map_err(|_| Error::bad_file(&parent, "output directory does not exist"))?;
+        let meta = std::fs::metadata(&parent)
+            .map_err(|_| Error::bad_file(&parent, "output directory does not exist"))?;
         if !meta.is_dir() {
-            return Err(Error::bad_file(&parent, "output directory is not a directory"));
+            return Err(Error::bad_file(
+                &parent,
+                "output directory is not a directory",
+            ));
         }
-        let cp = parent.canonicalize().map_err(|e| Error::io(&parent, e))?.join(p.file_name().unwrap_or_default());
+        let cp = parent
+            .canonicalize()
+            .map_err(|e| Error::io(&parent, e))?
+            .join(p.file_name().unwrap_or_default());
         if inputs.contains(&cp) {
-            return Err(Error::bad_file(p, "output path is one of the input files; choose another name"));
+            return Err(Error::bad_file(
+                p,
+                "output path is one of the input files; choose another name",
+            ));
         }
         if p.is_dir() {
             return Err(Error::bad_file(p, "output path is a directory"));
@@ -274,17 +413,29 @@ fn check_destination(plan: &Plan, paths: &[PathBuf]) -> Result<()> {
             Ok(_) => {
                 let _ = std::fs::remove_file(&probe);
             }
-            Err(e) => return Err(Error::bad_file(&parent, format!("output directory is not writable: {e}"))),
+            Err(e) => {
+                return Err(Error::bad_file(
+                    &parent,
+                    format!("output directory is not writable: {e}"),
+                ));
+            }
         }
     }
     if let Some(first) = paths.first() {
-        let parent = first.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = first
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if let Some(free) = free_space(parent) {
             let need = plan.output_bytes();
             if free < need {
                 return Err(Error::bad_file(
                     parent,
-                    format!("not enough free space: the output needs {} but only {} is free", human(need), human(free)),
+                    format!(
+                        "not enough free space: the output needs {} but only {} is free",
+                        human(need),
+                        human(free)
+                    ),
                 ));
             }
         }
@@ -312,12 +463,19 @@ struct FileSink {
 
 impl FileSink {
     fn new(paths: Vec<PathBuf>) -> FileSink {
-        let temps = paths.iter().map(|p| {
-            let mut s = p.as_os_str().to_owned();
-            s.push(".partial");
-            PathBuf::from(s)
-        }).collect();
-        FileSink { paths, temps, cur: None }
+        let temps = paths
+            .iter()
+            .map(|p| {
+                let mut s = p.as_os_str().to_owned();
+                s.push(".partial");
+                PathBuf::from(s)
+            })
+            .collect();
+        FileSink {
+            paths,
+            temps,
+            cur: None,
+        }
     }
     fn commit(&mut self) -> Result<()> {
         for (t, p) in self.temps.iter().zip(&self.paths) {
@@ -342,7 +500,8 @@ impl Sink for FileSink {
     }
     fn write(&mut self, buf: &[u8]) -> Result<()> {
         if let Some((f, i)) = &mut self.cur {
-            f.write_all(buf).map_err(|e| Error::io(&self.paths[*i], e))?;
+            f.write_all(buf)
+                .map_err(|e| Error::io(&self.paths[*i], e))?;
         }
         Ok(())
     }
@@ -371,10 +530,14 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) 
     let opts = convert_options(args)?;
     let to_stdout = output.as_os_str() == "-";
     if to_stdout && is_split(&opts) {
-        return Err(Error::Usage("split output cannot go to standard output (-o -)".into()));
+        return Err(Error::Usage(
+            "split output cannot go to standard output (-o -)".into(),
+        ));
     }
     if to_stdout && std::io::stdout().is_terminal() {
-        return Err(Error::Usage("refusing to write a binary GGUF to a terminal; redirect standard output".into()));
+        return Err(Error::Usage(
+            "refusing to write a binary GGUF to a terminal; redirect standard output".into(),
+        ));
     }
     let plan = plan::make_plan(&args.model_dir, &opts)?;
     for w in &plan.warnings {
@@ -386,13 +549,19 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) 
     if !to_stdout {
         check_destination(&plan, &paths)?;
     }
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let total = plan.output_bytes();
     let bar = if !quiet && std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(b)
     } else {
@@ -404,9 +573,16 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) 
         }
     };
     let drop_input_cache = plan.input_bytes() > total_memory() / 2;
-    let eopts = ExecOptions { threads, drop_input_cache, progress: &progress };
+    let eopts = ExecOptions {
+        threads,
+        drop_input_cache,
+        progress: &progress,
+    };
     let res = if to_stdout {
-        let mut sink = StdoutSink(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()));
+        let mut sink = StdoutSink(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        ));
         exec::execute(&plan, &mut sink, &eopts)
     } else {
         let mut sink = FileSink::new(paths.clone());
@@ -430,7 +606,11 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) 
         let secs = t0.elapsed().as_secs_f64();
         eprintln!(
             "wrote {} ({} file{}, {} tensors, {}) from {} of tensor data in {:.1}s ({}/s), peak memory {}",
-            if to_stdout { "<stdout>".to_string() } else { paths[0].display().to_string() },
+            if to_stdout {
+                "<stdout>".to_string()
+            } else {
+                paths[0].display().to_string()
+            },
             plan.files.len(),
             if plan.files.len() == 1 { "" } else { "s" },
             plan.tensors.len(),
@@ -451,7 +631,10 @@ fn plan_cmd(args: &PlanArgs, output: Option<&Path>, json: bool, list: bool) -> R
         Ok(p) => p,
         Err(e) => {
             if json {
-                println!("{}", serde_json::json!({"ok": false, "error": e.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": e.to_string()})
+                );
             }
             return Err(e);
         }
@@ -465,7 +648,9 @@ fn plan_cmd(args: &PlanArgs, output: Option<&Path>, json: bool, list: bool) -> R
     }
     let mut warnings = plan.warnings.clone();
     if let Err(e) = ds2gguf::checkpoint::tokenizer::check_chat_template(&plan.tokenizer) {
-        warnings.push(format!("chat template does not render a sample conversation: {e}"));
+        warnings.push(format!(
+            "chat template does not render a sample conversation: {e}"
+        ));
     }
     let mut by_type: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
     for t in &plan.tensors {
@@ -495,15 +680,52 @@ fn plan_cmd(args: &PlanArgs, output: Option<&Path>, json: bool, list: bool) -> R
     } else {
         let mut o = String::new();
         use std::fmt::Write as _;
-        let _ = writeln!(o, "model       {} ({}, {} layers{}, {})", args.model_dir.display(), c.architecture, c.n_layer,
-            c.n_expert.map(|e| format!(", {e} experts")).unwrap_or_default(),
-            if c.fp8.is_some() { "FP8 weights" } else { "unquantized weights" });
-        let _ = writeln!(o, "tokenizer   pre-tokenizer {}, {} tokens", plan.tokenizer.pre, plan.tokenizer.n_tokens);
-        let _ = writeln!(o, "input       {} in {} shard(s), {} tensors", human(plan.input_bytes()), plan.checkpoint.shards.len(), plan.checkpoint.tensors.len());
-        let _ = writeln!(o, "output      {} as {}, {} tensors, {} file(s)", human(plan.output_bytes()), plan.outtype.name(), plan.tensors.len(), plan.files.len());
+        let _ = writeln!(
+            o,
+            "model       {} ({}, {} layers{}, {})",
+            args.model_dir.display(),
+            c.architecture,
+            c.n_layer,
+            c.n_expert
+                .map(|e| format!(", {e} experts"))
+                .unwrap_or_default(),
+            if c.fp8.is_some() {
+                "FP8 weights"
+            } else {
+                "unquantized weights"
+            }
+        );
+        let _ = writeln!(
+            o,
+            "tokenizer   pre-tokenizer {}, {} tokens",
+            plan.tokenizer.pre, plan.tokenizer.n_tokens
+        );
+        let _ = writeln!(
+            o,
+            "input       {} in {} shard(s), {} tensors",
+            human(plan.input_bytes()),
+            plan.checkpoint.shards.len(),
+            plan.checkpoint.tensors.len()
+        );
+        let _ = writeln!(
+            o,
+            "output      {} as {}, {} tensors, {} file(s)",
+            human(plan.output_bytes()),
+            plan.outtype.name(),
+            plan.tensors.len(),
+            plan.files.len()
+        );
         for (i, f) in plan.files.iter().enumerate() {
-            let name = paths.as_ref().map(|p| p[i].display().to_string()).unwrap_or_else(|| format!("file {}", i + 1));
-            let _ = writeln!(o, "  {name}: {} tensors, {}", f.tensors.len(), human(f.len()));
+            let name = paths
+                .as_ref()
+                .map(|p| p[i].display().to_string())
+                .unwrap_or_else(|| format!("file {}", i + 1));
+            let _ = writeln!(
+                o,
+                "  {name}: {} tensors, {}",
+                f.tensors.len(),
+                human(f.len())
+            );
         }
         let _ = writeln!(o, "types");
         for (k, (n, b)) in &by_type {
@@ -512,7 +734,13 @@ fn plan_cmd(args: &PlanArgs, output: Option<&Path>, json: bool, list: bool) -> R
         if list {
             let _ = writeln!(o, "tensors");
             for t in &plan.tensors {
-                let _ = writeln!(o, "  {:<40} {:<5} {:?}", t.info.name, t.info.ty.name(), t.info.ne);
+                let _ = writeln!(
+                    o,
+                    "  {:<40} {:<5} {:?}",
+                    t.info.name,
+                    t.info.ty.name(),
+                    t.info.ne
+                );
             }
         }
         for w in &warnings {
@@ -521,7 +749,15 @@ fn plan_cmd(args: &PlanArgs, output: Option<&Path>, json: bool, list: bool) -> R
         for p in &problems {
             let _ = writeln!(o, "problem     {p}");
         }
-        let _ = writeln!(o, "{}", if problems.is_empty() { "ok: convert would proceed" } else { "convert would stop" });
+        let _ = writeln!(
+            o,
+            "{}",
+            if problems.is_empty() {
+                "ok: convert would proceed"
+            } else {
+                "convert would stop"
+            }
+        );
         print!("{o}");
     }
     if let Some(p) = problems.into_iter().next() {
@@ -536,7 +772,12 @@ fn human(n: u64) -> String {
 
 fn total_memory() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
-    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGE_SIZE)) };
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGE_SIZE),
+        )
+    };
     (pages.max(0) as u64) * (size.max(0) as u64)
 }
 
@@ -544,7 +785,11 @@ fn total_memory() -> u64 {
 fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
 }

@@ -6,9 +6,12 @@ use crate::arch::deepseek2::{self, Layout, MappedTensor, Source};
 use crate::checkpoint::config::ModelConfig;
 use crate::checkpoint::safetensors::{Checkpoint, Dtype};
 use crate::checkpoint::tokenizer::{self, TokenizerMeta};
-use crate::gguf::writer::{assign_offsets, header_bytes, TensorInfo};
-use crate::gguf::{pad_to, GgmlType, Value, DEFAULT_ALIGNMENT, QUANT_VERSION};
-use crate::quant::preset::{llama_quantize_order, try_assign_types, OutType, QuantModel, QuantParams, QuantTensor, TensorTypeOverride};
+use crate::gguf::writer::{TensorInfo, assign_offsets, header_bytes};
+use crate::gguf::{DEFAULT_ALIGNMENT, GgmlType, QUANT_VERSION, Value, pad_to};
+use crate::quant::preset::{
+    OutType, QuantModel, QuantParams, QuantTensor, TensorTypeOverride, llama_quantize_order,
+    try_assign_types,
+};
 use crate::{Error, Result};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -133,16 +136,27 @@ pub fn resolve_auto(ck: &Checkpoint) -> OutType {
 
 /// True for the tensors llama.cpp's converter always stores as F32.
 pub fn is_forced_f32(name: &str, n_dims: usize) -> bool {
-    n_dims <= 1 || name.ends_with("_norm.weight") || name.ends_with("ffn_gate_inp.weight") || !name.ends_with(".weight")
+    n_dims <= 1
+        || name.ends_with("_norm.weight")
+        || name.ends_with("ffn_gate_inp.weight")
+        || !name.ends_with(".weight")
 }
 
 /// Builds the whole plan for converting the checkpoint in `dir`.
 pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
     if !dir.is_dir() {
-        return Err(Error::bad_file(dir, "model directory does not exist or is not a directory"));
+        return Err(Error::bad_file(
+            dir,
+            "model directory does not exist or is not a directory",
+        ));
     }
     let config = ModelConfig::read(dir)?;
-    let tokenizer = tokenizer::read_tokenizer(dir, &serde_json::Value::Object(config.raw.clone()), config.vocab_size as u32, opts.pre.as_deref())?;
+    let tokenizer = tokenizer::read_tokenizer(
+        dir,
+        &serde_json::Value::Object(config.raw.clone()),
+        config.vocab_size as u32,
+        opts.pre.as_deref(),
+    )?;
     let checkpoint = Checkpoint::open(dir)?;
     let mut mapped = deepseek2::map_tensors(&checkpoint, &config, opts.layout)?;
     let outtype = match opts.outtype {
@@ -167,11 +181,21 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
 
     // metadata
     let name = opts.name.clone().unwrap_or_else(|| {
-        dir.canonicalize().ok().and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default()
+        dir.canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_default()
     });
     let mut kvs = deepseek2::general_kvs(&name);
-    kvs.extend(deepseek2::arch_kvs(&config, outtype.file_type(), opts.layout)?);
-    kvs.push(("general.quantization_version".into(), Value::U32(QUANT_VERSION)));
+    kvs.extend(deepseek2::arch_kvs(
+        &config,
+        outtype.file_type(),
+        opts.layout,
+    )?);
+    kvs.push((
+        "general.quantization_version".into(),
+        Value::U32(QUANT_VERSION),
+    ));
     kvs.extend(tokenizer.kvs.iter().cloned());
 
     let mut tensors: Vec<PlannedTensor> = mapped
@@ -179,7 +203,12 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         .zip(types)
         .zip(round)
         .map(|((m, ty), round_bf16)| PlannedTensor {
-            info: TensorInfo { name: m.name, ne: m.ne, ty, offset: 0 },
+            info: TensorInfo {
+                name: m.name,
+                ne: m.ne,
+                ty,
+                offset: 0,
+            },
             source: m.source,
             round_bf16,
             file: 0,
@@ -187,24 +216,50 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         .collect();
     for t in &tensors {
         if t.info.name.len() >= 64 {
-            return Err(Error::Usage(format!("tensor name '{}' is 64 bytes or longer: llama.cpp cannot load it", t.info.name)));
+            return Err(Error::Usage(format!(
+                "tensor name '{}' is 64 bytes or longer: llama.cpp cannot load it",
+                t.info.name
+            )));
         }
     }
     let files = layout_files(&mut tensors, kvs, opts)?;
-    Ok(Plan { config, checkpoint, outtype, tokenizer, tensors, files, warnings })
+    Ok(Plan {
+        config,
+        checkpoint,
+        outtype,
+        tokenizer,
+        tensors,
+        files,
+        warnings,
+    })
 }
 
 /// Chooses each tensor's output type; returns the types and whether each tensor's values are
 /// rounded to bf16 first.
-fn choose_types(cfg: &ModelConfig, mapped: &[MappedTensor], outtype: OutType, opts: &ConvertOptions) -> Result<(Vec<GgmlType>, Vec<bool>)> {
-    let forced: Vec<bool> = mapped.iter().map(|m| is_forced_f32(&m.name, m.ne.len())).collect();
+fn choose_types(
+    cfg: &ModelConfig,
+    mapped: &[MappedTensor],
+    outtype: OutType,
+    opts: &ConvertOptions,
+) -> Result<(Vec<GgmlType>, Vec<bool>)> {
+    let forced: Vec<bool> = mapped
+        .iter()
+        .map(|m| is_forced_f32(&m.name, m.ne.len()))
+        .collect();
     if outtype.is_kquant_preset() {
         // the reference path: a BF16 GGUF from the converter, then llama-quantize
-        let src: Vec<GgmlType> = forced.iter().map(|&f| if f { GgmlType::F32 } else { GgmlType::BF16 }).collect();
+        let src: Vec<GgmlType> = forced
+            .iter()
+            .map(|&f| if f { GgmlType::F32 } else { GgmlType::BF16 })
+            .collect();
         let qts: Vec<QuantTensor> = mapped
             .iter()
             .zip(&src)
-            .map(|(m, &s)| QuantTensor { name: &m.name, ne: &m.ne, src_type: s })
+            .map(|(m, &s)| QuantTensor {
+                name: &m.name,
+                ne: &m.ne,
+                src_type: s,
+            })
             .collect();
         let model = QuantModel {
             n_layer: cfg.n_layer as u32,
@@ -215,7 +270,14 @@ fn choose_types(cfg: &ModelConfig, mapped: &[MappedTensor], outtype: OutType, op
                 Layout::Legacy => cfg.n_head_kv as u32,
             },
         };
-        let types = try_assign_types(outtype, &model, &qts, &opts.tensor_types, &QuantParams::default()).map_err(Error::Usage)?;
+        let types = try_assign_types(
+            outtype,
+            &model,
+            &qts,
+            &opts.tensor_types,
+            &QuantParams::default(),
+        )
+        .map_err(Error::Usage)?;
         let round = src.iter().map(|&s| s == GgmlType::BF16).collect();
         return Ok((types, round));
     }
@@ -223,7 +285,12 @@ fn choose_types(cfg: &ModelConfig, mapped: &[MappedTensor], outtype: OutType, op
     let mut types = Vec::with_capacity(mapped.len());
     for (m, &f) in mapped.iter().zip(&forced) {
         let mut ty = if f { GgmlType::F32 } else { base };
-        if !f && let Some(o) = opts.tensor_types.iter().find(|o| o.pattern.is_match(&m.name)) {
+        if !f
+            && let Some(o) = opts
+                .tensor_types
+                .iter()
+                .find(|o| o.pattern.is_match(&m.name))
+        {
             ty = o.ty;
         }
         if ty.row_bytes(m.ne[0]).is_none() {
@@ -236,12 +303,16 @@ fn choose_types(cfg: &ModelConfig, mapped: &[MappedTensor], outtype: OutType, op
 }
 
 /// Splits tensors into files, as llama.cpp's converter does, assigns offsets, and builds headers.
-fn layout_files(tensors: &mut [PlannedTensor], kvs: Vec<(String, Value)>, opts: &ConvertOptions) -> Result<Vec<PlannedFile>> {
+fn layout_files(
+    tensors: &mut [PlannedTensor],
+    kvs: Vec<(String, Value)>,
+    opts: &ConvertOptions,
+) -> Result<Vec<PlannedFile>> {
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut start = 0usize;
     let mut bytes = 0u64;
-    for i in 0..tensors.len() {
-        let nb = tensors[i].info.n_bytes();
+    for (i, t) in tensors.iter().enumerate() {
+        let nb = t.info.n_bytes();
         let count = i - start;
         let over_tensors = opts.split_max_tensors.is_some_and(|m| count as u64 >= m);
         let over_size = opts.split_max_size.is_some_and(|m| bytes + nb > m);
@@ -255,7 +326,9 @@ fn layout_files(tensors: &mut [PlannedTensor], kvs: Vec<(String, Value)>, opts: 
     ranges.push(start..tensors.len());
     let n = ranges.len();
     if n > u16::MAX as usize {
-        return Err(Error::Usage(format!("the split would make {n} files; GGUF split sets hold at most 65535")));
+        return Err(Error::Usage(format!(
+            "the split would make {n} files; GGUF split sets hold at most 65535"
+        )));
     }
     let split = opts.split_max_size.is_some() || opts.split_max_tensors.is_some();
     let total = tensors.len();
@@ -264,7 +337,8 @@ fn layout_files(tensors: &mut [PlannedTensor], kvs: Vec<(String, Value)>, opts: 
         for t in &mut tensors[r.clone()] {
             t.file = fi;
         }
-        let mut infos: Vec<TensorInfo> = tensors[r.clone()].iter().map(|t| t.info.clone()).collect();
+        let mut infos: Vec<TensorInfo> =
+            tensors[r.clone()].iter().map(|t| t.info.clone()).collect();
         let data_len = assign_offsets(&mut infos);
         for (t, i) in tensors[r.clone()].iter_mut().zip(&infos) {
             t.info.offset = i.offset;
@@ -276,8 +350,19 @@ fn layout_files(tensors: &mut [PlannedTensor], kvs: Vec<(String, Value)>, opts: 
             fkvs.push(("split.tensors.count".into(), Value::I32(total as i32)));
         }
         let header = header_bytes(&fkvs, &infos);
-        debug_assert_eq!(data_len, infos.iter().map(|t| pad_to(t.n_bytes(), DEFAULT_ALIGNMENT)).sum::<u64>());
-        files.push(PlannedFile { kvs: fkvs, tensors: r, header, data_len });
+        debug_assert_eq!(
+            data_len,
+            infos
+                .iter()
+                .map(|t| pad_to(t.n_bytes(), DEFAULT_ALIGNMENT))
+                .sum::<u64>()
+        );
+        files.push(PlannedFile {
+            kvs: fkvs,
+            tensors: r,
+            header,
+            data_len,
+        });
     }
     Ok(files)
 }
@@ -289,7 +374,9 @@ pub fn output_paths(out: &Path, n_files: usize, split: bool) -> Vec<PathBuf> {
     }
     let s = out.to_string_lossy();
     let stem = s.strip_suffix(".gguf").unwrap_or(&s);
-    (1..=n_files).map(|i| PathBuf::from(format!("{stem}-{i:05}-of-{n_files:05}.gguf"))).collect()
+    (1..=n_files)
+        .map(|i| PathBuf::from(format!("{stem}-{i:05}-of-{n_files:05}.gguf")))
+        .collect()
 }
 
 /// Parses a size like `50G`, `500M`, `2000K` or `1000` (decimal units, as llama.cpp).
@@ -323,7 +410,10 @@ mod tests {
     fn split_names() {
         let p = output_paths(Path::new("/x/m.gguf"), 3, true);
         assert_eq!(p[2], PathBuf::from("/x/m-00003-of-00003.gguf"));
-        assert_eq!(output_paths(Path::new("m.gguf"), 1, false), vec![PathBuf::from("m.gguf")]);
+        assert_eq!(
+            output_paths(Path::new("m.gguf"), 1, false),
+            vec![PathBuf::from("m.gguf")]
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! benchmarks, so nobody needs a 700 GB download to try the converter.
 
 use crate::{Error, Result};
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -118,54 +118,146 @@ fn tensor_list(s: &SynthSpec) -> Vec<Planned> {
     let mut v = Vec::new();
     let mut add = |name: String, shape: Vec<u64>, kind: Kind| v.push(Planned { name, shape, kind });
     let (e, h) = (s.hidden, s.heads);
-    add("model.embed_tokens.weight".into(), vec![s.vocab, e], Kind::Embed);
+    add(
+        "model.embed_tokens.weight".into(),
+        vec![s.vocab, e],
+        Kind::Embed,
+    );
     add("model.norm.weight".into(), vec![e], Kind::Norm);
     add("lm_head.weight".into(), vec![s.vocab, e], Kind::Embed);
     let n = s.layers + s.mtp as u64;
     for l in 0..n {
         let p = format!("model.layers.{l}.");
         add(format!("{p}input_layernorm.weight"), vec![e], Kind::Norm);
-        add(format!("{p}post_attention_layernorm.weight"), vec![e], Kind::Norm);
+        add(
+            format!("{p}post_attention_layernorm.weight"),
+            vec![e],
+            Kind::Norm,
+        );
         match s.q_lora {
             Some(q) => {
-                add(format!("{p}self_attn.q_a_proj.weight"), vec![q, e], Kind::Linear);
-                add(format!("{p}self_attn.q_a_layernorm.weight"), vec![q], Kind::Norm);
-                add(format!("{p}self_attn.q_b_proj.weight"), vec![h * (s.nope + s.rope), q], Kind::Linear);
+                add(
+                    format!("{p}self_attn.q_a_proj.weight"),
+                    vec![q, e],
+                    Kind::Linear,
+                );
+                add(
+                    format!("{p}self_attn.q_a_layernorm.weight"),
+                    vec![q],
+                    Kind::Norm,
+                );
+                add(
+                    format!("{p}self_attn.q_b_proj.weight"),
+                    vec![h * (s.nope + s.rope), q],
+                    Kind::Linear,
+                );
             }
-            None => add(format!("{p}self_attn.q_proj.weight"), vec![h * (s.nope + s.rope), e], Kind::Linear),
+            None => add(
+                format!("{p}self_attn.q_proj.weight"),
+                vec![h * (s.nope + s.rope), e],
+                Kind::Linear,
+            ),
         }
-        add(format!("{p}self_attn.kv_a_proj_with_mqa.weight"), vec![s.kv_lora + s.rope, e], Kind::Linear);
-        add(format!("{p}self_attn.kv_a_layernorm.weight"), vec![s.kv_lora], Kind::Norm);
-        add(format!("{p}self_attn.kv_b_proj.weight"), vec![h * (s.nope + s.v), s.kv_lora], Kind::Linear);
-        add(format!("{p}self_attn.o_proj.weight"), vec![e, h * s.v], Kind::Linear);
+        add(
+            format!("{p}self_attn.kv_a_proj_with_mqa.weight"),
+            vec![s.kv_lora + s.rope, e],
+            Kind::Linear,
+        );
+        add(
+            format!("{p}self_attn.kv_a_layernorm.weight"),
+            vec![s.kv_lora],
+            Kind::Norm,
+        );
+        add(
+            format!("{p}self_attn.kv_b_proj.weight"),
+            vec![h * (s.nope + s.v), s.kv_lora],
+            Kind::Linear,
+        );
+        add(
+            format!("{p}self_attn.o_proj.weight"),
+            vec![e, h * s.v],
+            Kind::Linear,
+        );
         if l < s.dense_layers {
-            add(format!("{p}mlp.gate_proj.weight"), vec![s.ff, e], Kind::Linear);
-            add(format!("{p}mlp.up_proj.weight"), vec![s.ff, e], Kind::Linear);
-            add(format!("{p}mlp.down_proj.weight"), vec![e, s.ff], Kind::Linear);
+            add(
+                format!("{p}mlp.gate_proj.weight"),
+                vec![s.ff, e],
+                Kind::Linear,
+            );
+            add(
+                format!("{p}mlp.up_proj.weight"),
+                vec![s.ff, e],
+                Kind::Linear,
+            );
+            add(
+                format!("{p}mlp.down_proj.weight"),
+                vec![e, s.ff],
+                Kind::Linear,
+            );
         } else {
-            add(format!("{p}mlp.gate.weight"), vec![s.experts, e], Kind::Router);
+            add(
+                format!("{p}mlp.gate.weight"),
+                vec![s.experts, e],
+                Kind::Router,
+            );
             if s.v3 {
-                add(format!("{p}mlp.gate.e_score_correction_bias"), vec![s.experts], Kind::Bias);
+                add(
+                    format!("{p}mlp.gate.e_score_correction_bias"),
+                    vec![s.experts],
+                    Kind::Bias,
+                );
             }
             for x in 0..s.experts {
-                add(format!("{p}mlp.experts.{x}.gate_proj.weight"), vec![s.moe_ff, e], Kind::Linear);
-                add(format!("{p}mlp.experts.{x}.up_proj.weight"), vec![s.moe_ff, e], Kind::Linear);
-                add(format!("{p}mlp.experts.{x}.down_proj.weight"), vec![e, s.moe_ff], Kind::Linear);
+                add(
+                    format!("{p}mlp.experts.{x}.gate_proj.weight"),
+                    vec![s.moe_ff, e],
+                    Kind::Linear,
+                );
+                add(
+                    format!("{p}mlp.experts.{x}.up_proj.weight"),
+                    vec![s.moe_ff, e],
+                    Kind::Linear,
+                );
+                add(
+                    format!("{p}mlp.experts.{x}.down_proj.weight"),
+                    vec![e, s.moe_ff],
+                    Kind::Linear,
+                );
             }
             if s.shared > 0 {
                 let f = s.moe_ff * s.shared;
-                add(format!("{p}mlp.shared_experts.gate_proj.weight"), vec![f, e], Kind::Linear);
-                add(format!("{p}mlp.shared_experts.up_proj.weight"), vec![f, e], Kind::Linear);
-                add(format!("{p}mlp.shared_experts.down_proj.weight"), vec![e, f], Kind::Linear);
+                add(
+                    format!("{p}mlp.shared_experts.gate_proj.weight"),
+                    vec![f, e],
+                    Kind::Linear,
+                );
+                add(
+                    format!("{p}mlp.shared_experts.up_proj.weight"),
+                    vec![f, e],
+                    Kind::Linear,
+                );
+                add(
+                    format!("{p}mlp.shared_experts.down_proj.weight"),
+                    vec![e, f],
+                    Kind::Linear,
+                );
             }
         }
         if l >= s.layers {
-            add(format!("{p}embed_tokens.weight"), vec![s.vocab, e], Kind::Embed);
+            add(
+                format!("{p}embed_tokens.weight"),
+                vec![s.vocab, e],
+                Kind::Embed,
+            );
             add(format!("{p}enorm.weight"), vec![e], Kind::Norm);
             add(format!("{p}hnorm.weight"), vec![e], Kind::Norm);
             add(format!("{p}eh_proj.weight"), vec![e, 2 * e], Kind::Linear);
             add(format!("{p}shared_head.norm.weight"), vec![e], Kind::Norm);
-            add(format!("{p}shared_head.head.weight"), vec![s.vocab, e], Kind::Embed);
+            add(
+                format!("{p}shared_head.head.weight"),
+                vec![s.vocab, e],
+                Kind::Embed,
+            );
         }
     }
     v
@@ -200,15 +292,45 @@ fn stored_list(s: &SynthSpec) -> Vec<Stored> {
     let mut out = Vec::new();
     for t in tensor_list(s) {
         match t.kind {
-            Kind::Norm => out.push(Stored { name: t.name, dtype: float_dtype, shape: t.shape, fill: Fill::One }),
-            Kind::Bias => out.push(Stored { name: t.name, dtype: "F32", shape: t.shape, fill: Fill::Small(0.05) }),
-            Kind::Router | Kind::Embed => out.push(Stored { name: t.name, dtype: float_dtype, shape: t.shape, fill: Fill::Small(0.06) }),
+            Kind::Norm => out.push(Stored {
+                name: t.name,
+                dtype: float_dtype,
+                shape: t.shape,
+                fill: Fill::One,
+            }),
+            Kind::Bias => out.push(Stored {
+                name: t.name,
+                dtype: "F32",
+                shape: t.shape,
+                fill: Fill::Small(0.05),
+            }),
+            Kind::Router | Kind::Embed => out.push(Stored {
+                name: t.name,
+                dtype: float_dtype,
+                shape: t.shape,
+                fill: Fill::Small(0.06),
+            }),
             Kind::Linear if s.dtype == SynthDtype::Fp8 => {
                 let grid = vec![t.shape[0].div_ceil(128), t.shape[1].div_ceil(128)];
-                out.push(Stored { name: format!("{}_scale_inv", t.name), dtype: "F32", shape: grid, fill: Fill::Scale });
-                out.push(Stored { name: t.name, dtype: "F8_E4M3", shape: t.shape, fill: Fill::Fp8 });
+                out.push(Stored {
+                    name: format!("{}_scale_inv", t.name),
+                    dtype: "F32",
+                    shape: grid,
+                    fill: Fill::Scale,
+                });
+                out.push(Stored {
+                    name: t.name,
+                    dtype: "F8_E4M3",
+                    shape: t.shape,
+                    fill: Fill::Fp8,
+                });
             }
-            Kind::Linear => out.push(Stored { name: t.name, dtype: float_dtype, shape: t.shape, fill: Fill::Small(0.06) }),
+            Kind::Linear => out.push(Stored {
+                name: t.name,
+                dtype: float_dtype,
+                shape: t.shape,
+                fill: Fill::Small(0.06),
+            }),
         }
     }
     out
@@ -244,7 +366,9 @@ impl Rng {
 }
 
 fn name_seed(seed: u64, name: &str) -> u64 {
-    name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn write_tensor(w: &mut impl Write, t: &Stored, seed: u64) -> std::io::Result<()> {
@@ -305,19 +429,27 @@ pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
     let mut weight_map = serde_json::Map::new();
     let mut total = 0u64;
     for (si, g) in groups.iter().enumerate() {
-        let fname = if nsh == 1 { "model.safetensors".to_string() } else { format!("model-{:05}-of-{:05}.safetensors", si + 1, nsh) };
+        let fname = if nsh == 1 {
+            "model.safetensors".to_string()
+        } else {
+            format!("model-{:05}-of-{:05}.safetensors", si + 1, nsh)
+        };
         let mut hdr = serde_json::Map::new();
         hdr.insert("__metadata__".into(), json!({"format": "pt"}));
         let mut off = 0u64;
         for &ti in g {
             let t = &stored[ti];
             let len = t.shape.iter().product::<u64>() * dtype_size(t.dtype);
-            hdr.insert(t.name.clone(), json!({"dtype": t.dtype, "shape": t.shape, "data_offsets": [off, off + len]}));
+            hdr.insert(
+                t.name.clone(),
+                json!({"dtype": t.dtype, "shape": t.shape, "data_offsets": [off, off + len]}),
+            );
             weight_map.insert(t.name.clone(), Json::String(fname.clone()));
             off += len;
         }
         total += off;
-        let mut h = serde_json::to_vec(&Json::Object(hdr)).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut h =
+            serde_json::to_vec(&Json::Object(hdr)).map_err(|e| Error::Usage(e.to_string()))?;
         while h.len() % 8 != 0 {
             h.push(b' ');
         }
@@ -328,7 +460,9 @@ pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
         w.write_all(&(h.len() as u64).to_le_bytes()).map_err(io)?;
         w.write_all(&h).map_err(io)?;
         if s.sparse {
-            let f = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+            let f = w
+                .into_inner()
+                .map_err(|e| Error::io(&path, e.into_error()))?;
             f.set_len(8 + h.len() as u64 + off).map_err(io)?;
         } else {
             for &ti in g {
@@ -338,7 +472,8 @@ pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
         }
     }
     if nsh > 1 {
-        let idx = json!({"metadata": {"total_size": total}, "weight_map": Json::Object(weight_map)});
+        let idx =
+            json!({"metadata": {"total_size": total}, "weight_map": Json::Object(weight_map)});
         write_json(&dir.join("model.safetensors.index.json"), &idx)?;
     }
     write_json(&dir.join("config.json"), &config_json(s))?;
@@ -347,18 +482,30 @@ pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
         &dir.join("generation_config.json"),
         &json!({"_from_model_config": true, "bos_token_id": 0, "eos_token_id": 1, "do_sample": true, "temperature": 0.6, "top_p": 0.95}),
     )?;
-    Ok(SynthSummary { tensors: stored.len(), data_bytes: total })
+    Ok(SynthSummary {
+        tensors: stored.len(),
+        data_bytes: total,
+    })
 }
 
 fn validate(s: &SynthSpec) -> Result<()> {
     let bad = |m: &str| Err(Error::Usage(format!("synth: {m}")));
-    if s.hidden == 0 || s.layers == 0 || s.heads == 0 || s.kv_lora == 0 || s.rope == 0 || s.v == 0 || s.vocab == 0 {
+    if s.hidden == 0
+        || s.layers == 0
+        || s.heads == 0
+        || s.kv_lora == 0
+        || s.rope == 0
+        || s.v == 0
+        || s.vocab == 0
+    {
         return bad("hidden, layers, heads, kv-lora, rope, v and vocab must be positive");
     }
     if s.dense_layers > s.layers {
         return bad("dense layers exceed layers");
     }
-    if s.dense_layers < s.layers && (s.experts == 0 || s.experts_used == 0 || s.experts_used > s.experts) {
+    if s.dense_layers < s.layers
+        && (s.experts == 0 || s.experts_used == 0 || s.experts_used > s.experts)
+    {
         return bad("MoE layers need experts ≥ experts-used ≥ 1");
     }
     if s.vocab < 300 {
@@ -390,7 +537,11 @@ pub fn config_json(s: &SynthSpec) -> Json {
         o.insert("num_nextn_predict_layers".into(), json!(1));
     }
     if s.v3 {
-        let groups = if s.experts % 4 == 0 && s.experts >= 8 { 4 } else { 1 };
+        let groups = if s.experts.is_multiple_of(4) && s.experts >= 8 {
+            4
+        } else {
+            1
+        };
         o.insert("n_group".into(), json!(groups));
         o.insert("topk_group".into(), json!(if groups > 1 { 2 } else { 1 }));
         o.insert("norm_topk_prob".into(), json!(true));
@@ -424,7 +575,8 @@ pub fn byte_to_unicode() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut n = 0u32;
     for b in 0..256u32 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         table[b as usize] = if printable {
             char::from_u32(b).unwrap_or('?')
         } else {
@@ -447,7 +599,11 @@ pub fn v3_pre_tokenizer() -> Json {
 
 /// Writes a small byte-level BPE tokenizer with DeepSeek-V3's special tokens and pre-tokenizer.
 fn write_tokenizer(dir: &Path) -> Result<()> {
-    let specials = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"];
+    let specials = [
+        "<｜begin▁of▁sentence｜>",
+        "<｜end▁of▁sentence｜>",
+        "<｜▁pad▁｜>",
+    ];
     let b2u = byte_to_unicode();
     let mut vocab = serde_json::Map::new();
     let mut id = specials.len() as u64;
@@ -455,7 +611,18 @@ fn write_tokenizer(dir: &Path) -> Result<()> {
         vocab.insert(c.to_string(), json!(id));
         id += 1;
     }
-    let merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("Ġ", "a"), ("e", "r"), ("o", "n"), ("Ġ", "s"), ("r", "e"), ("Ġ", "the")];
+    let merges = [
+        ("Ġ", "t"),
+        ("h", "e"),
+        ("Ġt", "he"),
+        ("i", "n"),
+        ("Ġ", "a"),
+        ("e", "r"),
+        ("o", "n"),
+        ("Ġ", "s"),
+        ("r", "e"),
+        ("Ġ", "the"),
+    ];
     let mut merge_list = Vec::new();
     for (a, b) in merges {
         let m = format!("{a}{b}");
@@ -517,12 +684,18 @@ mod tests {
     #[test]
     fn writes_valid_shards() {
         let d = tempfile::tempdir().unwrap();
-        let spec = SynthSpec { dtype: SynthDtype::Fp8, hidden: 160, ..SynthSpec::default() };
+        let spec = SynthSpec {
+            dtype: SynthDtype::Fp8,
+            hidden: 160,
+            ..SynthSpec::default()
+        };
         let sum = write_checkpoint(d.path(), &spec).unwrap();
         let ck = crate::checkpoint::safetensors::Checkpoint::open(d.path()).unwrap();
         assert_eq!(ck.tensors.len(), sum.tensors);
         assert_eq!(ck.data_bytes(), sum.data_bytes);
-        let s = ck.get("model.layers.0.self_attn.q_a_proj.weight_scale_inv").unwrap();
+        let s = ck
+            .get("model.layers.0.self_attn.q_a_proj.weight_scale_inv")
+            .unwrap();
         assert_eq!(s.shape, vec![1, 2]); // 128×160 in 128×128 blocks
     }
 }

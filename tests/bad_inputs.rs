@@ -4,18 +4,30 @@
 mod common;
 use common::*;
 use ds2gguf::synth::{SynthDtype, SynthSpec};
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 use std::path::Path;
 
 /// Runs convert expecting failure; returns stderr. Checks exit 1, no panic, no output files.
 fn fails(dir: &Path, extra: &[&str]) -> String {
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("out.gguf");
-    let o = bin().arg("convert").arg(dir).arg("-o").arg(&out).args(["--quiet"]).args(extra).output().unwrap();
+    let o = bin()
+        .arg("convert")
+        .arg(dir)
+        .arg("-o")
+        .arg(&out)
+        .args(["--quiet"])
+        .args(extra)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(1), "expected exit 1, stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert!(ls(out_dir.path()).is_empty(), "left files behind: {:?}", ls(out_dir.path()));
+    assert!(
+        ls(out_dir.path()).is_empty(),
+        "left files behind: {:?}",
+        ls(out_dir.path())
+    );
     err
 }
 
@@ -43,7 +55,9 @@ fn edit_header(path: &Path, f: impl FnOnce(&mut serde_json::Map<String, Json>)) 
 }
 
 fn shard_with(dir: &Path, tensor: &str) -> std::path::PathBuf {
-    let idx: Json = serde_json::from_slice(&std::fs::read(dir.join("model.safetensors.index.json")).unwrap()).unwrap();
+    let idx: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("model.safetensors.index.json")).unwrap())
+            .unwrap();
     dir.join(idx["weight_map"][tensor].as_str().unwrap())
 }
 
@@ -52,7 +66,10 @@ fn missing_config() {
     let d = tiny();
     std::fs::remove_file(d.path().join("config.json")).unwrap();
     let e = fails(d.path(), &[]);
-    assert!(e.contains("config.json") && e.contains("No such file"), "{e}");
+    assert!(
+        e.contains("config.json") && e.contains("No such file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -78,9 +95,14 @@ fn malformed_json() {
 #[test]
 fn unknown_architecture() {
     let d = tiny();
-    edit_json(&d.path().join("config.json"), |v| v["architectures"] = json!(["MixtralForCausalLM"]));
+    edit_json(&d.path().join("config.json"), |v| {
+        v["architectures"] = json!(["MixtralForCausalLM"])
+    });
     let e = fails(d.path(), &[]);
-    assert!(e.contains("MixtralForCausalLM") && e.contains("DeepseekV3ForCausalLM"), "{e}");
+    assert!(
+        e.contains("MixtralForCausalLM") && e.contains("DeepseekV3ForCausalLM"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -88,7 +110,10 @@ fn shard_missing() {
     let d = tiny();
     std::fs::remove_file(d.path().join("model-00002-of-00003.safetensors")).unwrap();
     let e = fails(d.path(), &[]);
-    assert!(e.contains("model-00002-of-00003.safetensors") && e.contains("missing"), "{e}");
+    assert!(
+        e.contains("model-00002-of-00003.safetensors") && e.contains("missing"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -96,9 +121,17 @@ fn shard_truncated() {
     let d = tiny();
     let p = d.path().join("model-00001-of-00003.safetensors");
     let len = std::fs::metadata(&p).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len - 100).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
     let e = fails(d.path(), &[]);
-    assert!(e.contains("model-00001-of-00003.safetensors") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("model-00001-of-00003.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -110,7 +143,10 @@ fn header_length_beyond_file() {
     b[..8].copy_from_slice(&n.to_le_bytes());
     std::fs::write(&p, b).unwrap();
     let e = fails(d.path(), &[]);
-    assert!(e.contains("model-00003-of-00003.safetensors") && e.contains("past the end"), "{e}");
+    assert!(
+        e.contains("model-00003-of-00003.safetensors") && e.contains("past the end"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -121,13 +157,20 @@ fn header_not_json() {
     b[8] = b'#';
     std::fs::write(&p, b).unwrap();
     let e = fails(d.path(), &[]);
-    assert!(e.contains("model-00003-of-00003.safetensors") && e.contains("not valid JSON"), "{e}");
+    assert!(
+        e.contains("model-00003-of-00003.safetensors") && e.contains("not valid JSON"),
+        "{e}"
+    );
 }
 
 #[test]
 fn overlapping_and_holes_and_overrun() {
     let name = "model.layers.0.mlp.up_proj.weight";
-    for (case, want) in [("overlap", "overlaps"), ("hole", "hole"), ("overrun", "truncated")] {
+    for (case, want) in [
+        ("overlap", "overlaps"),
+        ("hole", "hole"),
+        ("overrun", "truncated"),
+    ] {
         let d = tiny();
         let p = shard_with(d.path(), name);
         edit_header(&p, |h| {
@@ -136,13 +179,21 @@ fn overlapping_and_holes_and_overrun() {
             match case {
                 "overlap" => {
                     // another tensor claims this one's bytes
-                    let other = h.keys().find(|k| *k != name && *k != "__metadata__" && h[*k]["data_offsets"][0] == json!(e)).cloned();
+                    let other = h
+                        .keys()
+                        .find(|k| {
+                            *k != name
+                                && *k != "__metadata__"
+                                && h[*k]["data_offsets"][0] == json!(e)
+                        })
+                        .cloned();
                     if let Some(o) = other {
                         let oe = h[&o]["data_offsets"][1].as_u64().unwrap();
                         let len = oe - e;
                         h.get_mut(&o).unwrap()["data_offsets"] = json!([e - 2, e - 2 + len]);
                     } else {
-                        h.get_mut(name).unwrap()["data_offsets"] = json!([b.saturating_sub(2), e - 2]);
+                        h.get_mut(name).unwrap()["data_offsets"] =
+                            json!([b.saturating_sub(2), e - 2]);
                     }
                 }
                 "hole" => {
@@ -163,9 +214,17 @@ fn overlapping_and_holes_and_overrun() {
                         .cloned()
                         .unwrap();
                     let t = h.get_mut(&last).unwrap();
-                    let shape: Vec<u64> = t["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+                    let shape: Vec<u64> = t["shape"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_u64().unwrap())
+                        .collect();
                     let row: u64 = shape[1..].iter().product::<u64>() * 2;
-                    let (b, e) = (t["data_offsets"][0].as_u64().unwrap(), t["data_offsets"][1].as_u64().unwrap());
+                    let (b, e) = (
+                        t["data_offsets"][0].as_u64().unwrap(),
+                        t["data_offsets"][1].as_u64().unwrap(),
+                    );
                     let mut ns = shape.clone();
                     ns[0] += 1;
                     t["shape"] = json!(ns);
@@ -186,7 +245,10 @@ fn tensor_size_mismatch() {
     let p = shard_with(d.path(), name);
     edit_header(&p, |h| h.get_mut(name).unwrap()["dtype"] = json!("F32"));
     let e = fails(d.path(), &[]);
-    assert!(e.contains(name) && e.contains("needs") && e.contains("bytes"), "{e}");
+    assert!(
+        e.contains(name) && e.contains("needs") && e.contains("bytes"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -198,7 +260,10 @@ fn tensor_missing() {
         // turn the tensor into an unrelated, ignorable name is not possible: rename to a
         // scale-like name so the slot stays valid but the expert is gone
         let v = h.remove(name).unwrap();
-        h.insert("model.layers.1.mlp.experts.5.gate_proj.input_scale".into(), v);
+        h.insert(
+            "model.layers.1.mlp.experts.5.gate_proj.input_scale".into(),
+            v,
+        );
     });
     edit_json(&d.path().join("model.safetensors.index.json"), |v| {
         let f = v["weight_map"][name].take();
@@ -214,16 +279,23 @@ fn tensor_in_two_shards() {
     let d = tiny();
     let name = "model.norm.weight";
     let p = shard_with(d.path(), name);
-    let other = ["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors"]
-        .iter()
-        .map(|f| d.path().join(f))
-        .find(|f| *f != p)
-        .unwrap();
+    let other = [
+        "model-00001-of-00003.safetensors",
+        "model-00002-of-00003.safetensors",
+        "model-00003-of-00003.safetensors",
+    ]
+    .iter()
+    .map(|f| d.path().join(f))
+    .find(|f| *f != p)
+    .unwrap();
     // rename some 1-D tensor of the same size in the other shard to model.norm.weight
     edit_header(&other, |h| {
         let k = h
             .keys()
-            .find(|k| k.ends_with("input_layernorm.weight") || k.ends_with("post_attention_layernorm.weight"))
+            .find(|k| {
+                k.ends_with("input_layernorm.weight")
+                    || k.ends_with("post_attention_layernorm.weight")
+            })
             .cloned()
             .unwrap();
         let v = h.remove(&k).unwrap();
@@ -246,14 +318,22 @@ fn unsupported_dtype() {
 #[test]
 fn shape_contradicts_config() {
     let d = tiny();
-    edit_json(&d.path().join("config.json"), |v| v["intermediate_size"] = json!(640));
+    edit_json(&d.path().join("config.json"), |v| {
+        v["intermediate_size"] = json!(640)
+    });
     let e = fails(d.path(), &[]);
-    assert!(e.contains("contradicts config.json") && e.contains("640") && e.contains("_proj.weight"), "{e}");
+    assert!(
+        e.contains("contradicts config.json") && e.contains("640") && e.contains("_proj.weight"),
+        "{e}"
+    );
 }
 
 #[test]
 fn fp8_scale_problems() {
-    let d = synth(&SynthSpec { dtype: SynthDtype::Fp8, ..SynthSpec::default() });
+    let d = synth(&SynthSpec {
+        dtype: SynthDtype::Fp8,
+        ..SynthSpec::default()
+    });
     let name = "model.layers.0.mlp.up_proj.weight_scale_inv";
     let p = shard_with(d.path(), name);
     edit_header(&p, |h| {
@@ -269,15 +349,21 @@ fn fp8_scale_problems() {
     // the renamed scale is an unknown tensor, or the weight lacks its scale: either names it
     assert!(e.contains("model.layers.0.mlp.up_proj.weight"), "{e}");
 
-    let d = synth(&SynthSpec { dtype: SynthDtype::Fp8, hidden: 300, ..SynthSpec::default() });
+    let d = synth(&SynthSpec {
+        dtype: SynthDtype::Fp8,
+        hidden: 300,
+        ..SynthSpec::default()
+    });
     let p = shard_with(d.path(), name);
     edit_header(&p, |h| {
         let t = h.get_mut(name).unwrap();
         t["shape"] = json!([2, 6]); // 512×300 needs [4, 3]; same byte size
-
     });
     let e = fails(d.path(), &[]);
-    assert!(e.contains(name) && e.contains("does not match") && e.contains("[4, 3]"), "{e}");
+    assert!(
+        e.contains(name) && e.contains("does not match") && e.contains("[4, 3]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -285,8 +371,14 @@ fn index_points_to_wrong_shard() {
     let d = tiny();
     let name = "model.norm.weight";
     let p = shard_with(d.path(), name);
-    let wrong = if p.ends_with("model-00001-of-00003.safetensors") { "model-00002-of-00003.safetensors" } else { "model-00001-of-00003.safetensors" };
-    edit_json(&d.path().join("model.safetensors.index.json"), |v| v["weight_map"][name] = json!(wrong));
+    let wrong = if p.ends_with("model-00001-of-00003.safetensors") {
+        "model-00002-of-00003.safetensors"
+    } else {
+        "model-00001-of-00003.safetensors"
+    };
+    edit_json(&d.path().join("model.safetensors.index.json"), |v| {
+        v["weight_map"][name] = json!(wrong)
+    });
     let e = fails(d.path(), &[]);
     assert!(e.contains(name) && e.contains(wrong), "{e}");
 }
@@ -294,10 +386,18 @@ fn index_points_to_wrong_shard() {
 #[test]
 fn output_dir_missing_or_unwritable() {
     let d = tiny();
-    let o = bin().arg("convert").arg(d.path()).args(["-o", "/nonexistent-dir/x.gguf", "--quiet"]).output().unwrap();
+    let o = bin()
+        .arg("convert")
+        .arg(d.path())
+        .args(["-o", "/nonexistent-dir/x.gguf", "--quiet"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("/nonexistent-dir") && e.contains("does not exist"), "{e}");
+    assert!(
+        e.contains("/nonexistent-dir") && e.contains("does not exist"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -305,25 +405,46 @@ fn output_is_an_input() {
     let d = tiny();
     let target = d.path().join("model-00001-of-00003.safetensors");
     let before = std::fs::read(&target).unwrap();
-    let o = bin().arg("convert").arg(d.path()).arg("-o").arg(&target).arg("--quiet").output().unwrap();
+    let o = bin()
+        .arg("convert")
+        .arg(d.path())
+        .arg("-o")
+        .arg(&target)
+        .arg("--quiet")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("one of the input files"), "{e}");
-    assert_eq!(std::fs::read(&target).unwrap(), before, "input must be untouched");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        before,
+        "input must be untouched"
+    );
 }
 
 #[test]
 fn disk_full_during_write_leaves_nothing() {
     use std::os::unix::process::CommandExt;
-    let d = synth(&SynthSpec { hidden: 512, ..SynthSpec::default() });
+    let d = synth(&SynthSpec {
+        hidden: 512,
+        ..SynthSpec::default()
+    });
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("out.gguf");
     let mut cmd = bin();
-    cmd.arg("convert").arg(d.path()).arg("-o").arg(&out).args(["--outtype", "f32", "--quiet"]);
+    cmd.arg("convert")
+        .arg(d.path())
+        .arg("-o")
+        .arg(&out)
+        .args(["--outtype", "f32", "--quiet"]);
     // SAFETY: setrlimit is async-signal-safe; it only limits the child's file size.
     unsafe {
         cmd.pre_exec(|| {
-            let lim = libc::rlimit { rlim_cur: 1 << 20, rlim_max: 1 << 20 };
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
             if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -340,7 +461,14 @@ fn disk_full_during_write_leaves_nothing() {
 #[test]
 fn sigint_and_sigterm_leave_nothing() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        let d = synth(&SynthSpec { hidden: 1024, ff: 4096, moe_ff: 512, experts: 16, layers: 4, ..SynthSpec::default() });
+        let d = synth(&SynthSpec {
+            hidden: 1024,
+            ff: 4096,
+            moe_ff: 512,
+            experts: 16,
+            layers: 4,
+            ..SynthSpec::default()
+        });
         let out_dir = tempfile::tempdir().unwrap();
         let out = out_dir.path().join("out.gguf");
         let child = bin()
@@ -354,7 +482,9 @@ fn sigint_and_sigterm_leave_nothing() {
             .unwrap();
         // wait until the temporary file exists: the conversion is under way
         let t0 = std::time::Instant::now();
-        while !ls(out_dir.path()).iter().any(|n| n.ends_with(".partial")) && t0.elapsed().as_secs() < 20 {
+        while !ls(out_dir.path()).iter().any(|n| n.ends_with(".partial"))
+            && t0.elapsed().as_secs() < 20
+        {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         // SAFETY: sending a signal to our own child process.

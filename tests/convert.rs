@@ -22,7 +22,10 @@ fn v3_bf16_layout_metadata_and_values() {
     let f = read(&out);
     // 3 globals + dense layer (13: 5 norms/q-a... ) + MoE layers
     let names: Vec<&str> = f.tensors.iter().map(|t| t.name.as_str()).collect();
-    assert!(!names.iter().any(|n| n.starts_with("blk.3.")), "MTP layer must be left out");
+    assert!(
+        !names.iter().any(|n| n.starts_with("blk.3.")),
+        "MTP layer must be left out"
+    );
     assert!(!names.iter().any(|n| n.contains("attn_kv_b")));
     // dense: attn_norm, q_a, q_a_norm, q_b, kv_a_mqa, kv_a_norm, k_b, v_b, output, ffn_norm, gate, up, down = 13
     // moe: 13 - 3 + gate_inp + exp_probs_b + 3 exps + 3 shexp = 18
@@ -35,8 +38,14 @@ fn v3_bf16_layout_metadata_and_values() {
     assert_eq!(u32_of(&f, "deepseek2.attention.value_length_mla"), 32);
     assert_eq!(u32_of(&f, "general.file_type"), 32);
     assert_eq!(u32_of(&f, "deepseek2.expert_gating_func"), 2);
-    assert_eq!(kv(&f, "deepseek2.rope.scaling.yarn_log_multiplier"), &Value::F32(0.1));
-    assert_eq!(kv(&f, "tokenizer.ggml.pre"), &Value::String("deepseek-v3".into()));
+    assert_eq!(
+        kv(&f, "deepseek2.rope.scaling.yarn_log_multiplier"),
+        &Value::F32(0.1)
+    );
+    assert_eq!(
+        kv(&f, "tokenizer.ggml.pre"),
+        &Value::String("deepseek-v3".into())
+    );
     let ty = |n: &str| f.tensors.iter().find(|t| t.name == n).unwrap().ty;
     assert_eq!(ty("blk.1.ffn_gate_inp.weight"), GgmlType::F32);
     assert_eq!(ty("blk.1.exp_probs_b.bias"), GgmlType::F32);
@@ -60,7 +69,10 @@ fn v3_bf16_layout_metadata_and_values() {
         }
         for j in 0..v {
             for c in 0..r {
-                assert_eq!(vb[(h * v + j) * r + c], w[(h * (nope + v) + nope + j) * r + c]);
+                assert_eq!(
+                    vb[(h * v + j) * r + c],
+                    w[(h * (nope + v) + nope + j) * r + c]
+                );
             }
         }
     }
@@ -68,27 +80,50 @@ fn v3_bf16_layout_metadata_and_values() {
     let (ne, down) = tensor_f32(&f, "blk.2.ffn_down_exps.weight");
     assert_eq!(ne, vec![128, 256, 8]);
     for e in [0usize, 3, 7] {
-        let (_, src) = source_f32(dir.path(), &format!("model.layers.2.mlp.experts.{e}.down_proj.weight"));
-        assert_eq!(&down[e * src.len()..(e + 1) * src.len()], &src[..], "expert {e}");
+        let (_, src) = source_f32(
+            dir.path(),
+            &format!("model.layers.2.mlp.experts.{e}.down_proj.weight"),
+        );
+        assert_eq!(
+            &down[e * src.len()..(e + 1) * src.len()],
+            &src[..],
+            "expert {e}"
+        );
     }
     // the routing bias comes through exactly, in F32
     let (_, b) = tensor_f32(&f, "blk.1.exp_probs_b.bias");
-    let (_, sb) = source_f32(dir.path(), "model.layers.1.mlp.gate.e_score_correction_bias");
+    let (_, sb) = source_f32(
+        dir.path(),
+        "model.layers.1.mlp.gate.e_score_correction_bias",
+    );
     assert_eq!(b, sb);
 }
 
 #[test]
 fn fp8_dequantizes_exactly() {
-    let spec = SynthSpec { dtype: SynthDtype::Fp8, hidden: 320, ..SynthSpec::default() }; // 320: ragged 128-blocks
+    let spec = SynthSpec {
+        dtype: SynthDtype::Fp8,
+        hidden: 320,
+        ..SynthSpec::default()
+    }; // 320: ragged 128-blocks
     let dir = synth(&spec);
     let (_t, out) = out_path("m.gguf");
     convert(dir.path(), &out, "f32", &[]);
     let f = read(&out);
     assert!(!f.tensors.iter().any(|t| t.name.contains("scale")));
     for (gguf, hf) in [
-        ("blk.0.attn_q_a.weight", "model.layers.0.self_attn.q_a_proj.weight"),
-        ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight"),
-        ("blk.1.attn_output.weight", "model.layers.1.self_attn.o_proj.weight"),
+        (
+            "blk.0.attn_q_a.weight",
+            "model.layers.0.self_attn.q_a_proj.weight",
+        ),
+        (
+            "blk.0.ffn_down.weight",
+            "model.layers.0.mlp.down_proj.weight",
+        ),
+        (
+            "blk.1.attn_output.weight",
+            "model.layers.1.self_attn.o_proj.weight",
+        ),
     ] {
         let (_, got) = tensor_f32(&f, gguf);
         let (_, want) = source_f32(dir.path(), hf);
@@ -98,7 +133,11 @@ fn fp8_dequantizes_exactly() {
     let (_t2, out2) = out_path("m16.gguf");
     convert(dir.path(), &out2, "auto", &[]);
     let f2 = read(&out2);
-    assert_eq!(kv(&f2, "general.file_type"), &Value::U32(32), "auto on FP8 gives bf16");
+    assert_eq!(
+        kv(&f2, "general.file_type"),
+        &Value::U32(32),
+        "auto on FP8 gives bf16"
+    );
     let (_, got) = tensor_f32(&f2, "blk.0.attn_q_a.weight");
     let (_, want) = source_f32(dir.path(), "model.layers.0.self_attn.q_a_proj.weight");
     let want: Vec<f32> = want.iter().map(|x| float::round_to_bf16(*x)).collect();
@@ -107,7 +146,13 @@ fn fp8_dequantizes_exactly() {
 
 #[test]
 fn q8_0_blocks_and_fallback() {
-    let spec = SynthSpec { hidden: 256, nope: 48, rope: 16, kv_lora: 80, ..SynthSpec::default() };
+    let spec = SynthSpec {
+        hidden: 256,
+        nope: 48,
+        rope: 16,
+        kv_lora: 80,
+        ..SynthSpec::default()
+    };
     let dir = synth(&spec);
     let (_t, out) = out_path("m.gguf");
     convert(dir.path(), &out, "q8_0", &[]);
@@ -115,22 +160,39 @@ fn q8_0_blocks_and_fallback() {
     assert_eq!(kv(&f, "general.file_type"), &Value::U32(7));
     let ty = |n: &str| f.tensors.iter().find(|t| t.name == n).unwrap().ty;
     assert_eq!(ty("blk.0.attn_q_a.weight"), GgmlType::Q8_0);
-    assert_eq!(ty("blk.0.attn_k_b.weight"), GgmlType::F16, "rows of 48 are not whole Q8_0 blocks");
-    assert_eq!(ty("blk.0.attn_v_b.weight"), GgmlType::F16, "rows of 80 are not whole Q8_0 blocks");
+    assert_eq!(
+        ty("blk.0.attn_k_b.weight"),
+        GgmlType::F16,
+        "rows of 48 are not whole Q8_0 blocks"
+    );
+    assert_eq!(
+        ty("blk.0.attn_v_b.weight"),
+        GgmlType::F16,
+        "rows of 80 are not whole Q8_0 blocks"
+    );
     // Q8_0 round trip close to the source
     let (_, got) = tensor_f32(&f, "blk.0.ffn_up.weight");
     let (_, src) = source_f32(dir.path(), "model.layers.0.mlp.up_proj.weight");
     for (blk_g, blk_s) in got.chunks(32).zip(src.chunks(32)) {
         let amax = blk_s.iter().fold(0f32, |a, x| a.max(x.abs()));
         for (g, s) in blk_g.iter().zip(blk_s) {
-            assert!((g - s).abs() <= amax / 127.0 * 0.5 + 1e-3 * amax, "{g} vs {s}");
+            assert!(
+                (g - s).abs() <= amax / 127.0 * 0.5 + 1e-3 * amax,
+                "{g} vs {s}"
+            );
         }
     }
 }
 
 #[test]
 fn v2_lite_shape_has_attn_q_and_no_q_lora() {
-    let spec = SynthSpec { v3: false, q_lora: None, mtp: false, shards: 1, ..SynthSpec::default() };
+    let spec = SynthSpec {
+        v3: false,
+        q_lora: None,
+        mtp: false,
+        shards: 1,
+        ..SynthSpec::default()
+    };
     let dir = synth(&spec);
     let (_t, out) = out_path("m.gguf");
     convert(dir.path(), &out, "f16", &[]);
@@ -143,7 +205,10 @@ fn v2_lite_shape_has_attn_q_and_no_q_lora() {
     assert!(f.get("deepseek2.expert_weights_norm").is_none());
     let (_, q) = tensor_f32(&f, "blk.0.attn_q.weight");
     let (_, src) = source_f32(dir.path(), "model.layers.0.self_attn.q_proj.weight");
-    let want: Vec<f32> = src.iter().map(|x| float::f16_bits_to_f32(float::f32_to_f16_bits(*x))).collect();
+    let want: Vec<f32> = src
+        .iter()
+        .map(|x| float::f16_bits_to_f32(float::f32_to_f16_bits(*x)))
+        .collect();
     assert_eq!(q, want);
 }
 
@@ -154,7 +219,11 @@ fn legacy_layout_keeps_kv_b_whole() {
     convert(dir.path(), &out, "bf16", &["--layout", "legacy"]);
     let f = read(&out);
     assert!(f.tensors.iter().any(|t| t.name == "blk.0.attn_kv_b.weight"));
-    assert!(!f.tensors.iter().any(|t| t.name.contains("attn_k_b") || t.name.contains("attn_v_b")));
+    assert!(
+        !f.tensors
+            .iter()
+            .any(|t| t.name.contains("attn_k_b") || t.name.contains("attn_v_b"))
+    );
     assert_eq!(kv(&f, "deepseek2.attention.head_count_kv"), &Value::U32(4));
     assert_eq!(kv(&f, "deepseek2.attention.key_length"), &Value::U32(64));
     assert_eq!(kv(&f, "deepseek2.attention.value_length"), &Value::U32(32));
@@ -167,10 +236,18 @@ fn legacy_layout_keeps_kv_b_whole() {
 
 #[test]
 fn stdout_stream_equals_file() {
-    let dir = synth(&SynthSpec { dtype: SynthDtype::Fp8, ..SynthSpec::default() });
+    let dir = synth(&SynthSpec {
+        dtype: SynthDtype::Fp8,
+        ..SynthSpec::default()
+    });
     let (_t, out) = out_path("m.gguf");
     convert(dir.path(), &out, "q8_0", &["--threads", "2"]);
-    let o = bin().arg("convert").arg(dir.path()).args(["-o", "-", "--outtype", "q8_0", "--quiet", "--threads", "1"]).output().unwrap();
+    let o = bin()
+        .arg("convert")
+        .arg(dir.path())
+        .args(["-o", "-", "--outtype", "q8_0", "--quiet", "--threads", "1"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let file = std::fs::read(&out).unwrap();
     assert_eq!(o.stdout.len(), file.len());
@@ -184,24 +261,47 @@ fn split_output_matches_unsplit() {
     convert(dir.path(), &out, "bf16", &[]);
     let whole = read(&out);
     let split_base = t.path().join("s.gguf");
-    convert(dir.path(), &split_base, "bf16", &["--split-max-tensors", "20"]);
+    convert(
+        dir.path(),
+        &split_base,
+        "bf16",
+        &["--split-max-tensors", "20"],
+    );
     let names = ls(t.path());
-    assert!(names.contains(&"s-00001-of-00003.gguf".to_string()), "{names:?}");
-    assert!(names.contains(&"s-00003-of-00003.gguf".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"s-00001-of-00003.gguf".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"s-00003-of-00003.gguf".to_string()),
+        "{names:?}"
+    );
     assert!(!names.iter().any(|n| n.contains("partial")));
     let files = ds2gguf::inspect::open_set(&t.path().join("s-00001-of-00003.gguf")).unwrap();
     assert_eq!(files.len(), 3);
     assert_eq!(files[0].get("split.count"), Some(&Value::U16(3)));
     assert_eq!(files[2].get("split.no"), Some(&Value::U16(2)));
-    assert_eq!(files[1].get("split.tensors.count"), Some(&Value::I32(whole.tensors.len() as i32)));
-    assert_eq!(files[1].kvs.len(), 3, "only split keys after the first file");
+    assert_eq!(
+        files[1].get("split.tensors.count"),
+        Some(&Value::I32(whole.tensors.len() as i32))
+    );
+    assert_eq!(
+        files[1].kvs.len(),
+        3,
+        "only split keys after the first file"
+    );
     assert!(files[0].get("tokenizer.ggml.tokens").is_some());
     let mut n = 0;
     for f in &files {
         assert!(f.tensors.len() <= 20);
         for (i, t) in f.tensors.iter().enumerate() {
             let j = whole.tensors.iter().position(|w| w.name == t.name).unwrap();
-            assert_eq!(f.read_tensor_bytes(i).unwrap(), whole.read_tensor_bytes(j).unwrap(), "{}", t.name);
+            assert_eq!(
+                f.read_tensor_bytes(i).unwrap(),
+                whole.read_tensor_bytes(j).unwrap(),
+                "{}",
+                t.name
+            );
             n += 1;
         }
     }
@@ -209,10 +309,14 @@ fn split_output_matches_unsplit() {
     // size-based split
     let sz = t.path().join("z.gguf");
     convert(dir.path(), &sz, "bf16", &["--split-max-size", "500K"]);
-    let files = ds2gguf::inspect::open_set(&t.path().join("z-00001-of-00002.gguf")).unwrap_or_else(|_| {
-        let first = ls(t.path()).into_iter().find(|n| n.starts_with("z-00001")).unwrap();
-        ds2gguf::inspect::open_set(&t.path().join(first)).unwrap()
-    });
+    let files =
+        ds2gguf::inspect::open_set(&t.path().join("z-00001-of-00002.gguf")).unwrap_or_else(|_| {
+            let first = ls(t.path())
+                .into_iter()
+                .find(|n| n.starts_with("z-00001"))
+                .unwrap();
+            ds2gguf::inspect::open_set(&t.path().join(first)).unwrap()
+        });
     assert!(files.len() > 1);
     for f in &files {
         let data: u64 = f.tensors.iter().map(|t| t.n_bytes()).sum();
@@ -223,8 +327,17 @@ fn split_output_matches_unsplit() {
 #[test]
 fn plan_reports_without_reading_data() {
     // a sparse checkpoint has no data at all; plan must still answer from headers
-    let dir = synth(&SynthSpec { sparse: true, dtype: SynthDtype::Fp8, ..SynthSpec::default() });
-    let o = bin().arg("plan").arg(dir.path()).args(["--outtype", "q4_k_m", "--json"]).output().unwrap();
+    let dir = synth(&SynthSpec {
+        sparse: true,
+        dtype: SynthDtype::Fp8,
+        ..SynthSpec::default()
+    });
+    let o = bin()
+        .arg("plan")
+        .arg(dir.path())
+        .args(["--outtype", "q4_k_m", "--json"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], true);
@@ -234,5 +347,8 @@ fn plan_reports_without_reading_data() {
     // the planned size is the size convert writes
     let (_t, out) = out_path("m.gguf");
     convert(dir.path(), &out, "q4_k_m", &[]);
-    assert_eq!(v["output_bytes"].as_u64().unwrap(), std::fs::metadata(&out).unwrap().len());
+    assert_eq!(
+        v["output_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&out).unwrap().len()
+    );
 }

@@ -10,7 +10,11 @@ use std::process::Command;
 
 fn python() -> Option<String> {
     let py = std::env::var("DS2GGUF_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py).args(["-c", "import gguf, numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new(&py)
+        .args(["-c", "import gguf, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if ok {
         return Some(py);
     }
@@ -30,9 +34,17 @@ fn check(py: &str, out: &std::path::Path, f32: &std::path::Path, round_bf16: boo
     }
     let o = c.output().unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}: {text}\n{}", out.display(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}: {text}\n{}",
+        out.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.ends_with(" 0 failed") && !last.starts_with("0 passed"), "{last}");
+    assert!(
+        last.ends_with(" 0 failed") && !last.starts_with("0 passed"),
+        "{last}"
+    );
 }
 
 #[test]
@@ -40,7 +52,17 @@ fn gguf_py_reads_and_agrees() {
     let Some(py) = python() else { return };
     for dtype in [SynthDtype::Bf16, SynthDtype::Fp8] {
         // widths that exercise the 256-element K-quant rows and the fallbacks
-        let spec = SynthSpec { dtype, hidden: 512, moe_ff: 256, ff: 768, kv_lora: 96, nope: 32, rope: 32, v: 32, ..SynthSpec::default() };
+        let spec = SynthSpec {
+            dtype,
+            hidden: 512,
+            moe_ff: 256,
+            ff: 768,
+            kv_lora: 96,
+            nope: 32,
+            rope: 32,
+            v: 32,
+            ..SynthSpec::default()
+        };
         let dir = synth(&spec);
         let (t, f32) = out_path("f32.gguf");
         convert(dir.path(), &f32, "f32", &[]);

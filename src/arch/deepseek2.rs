@@ -45,9 +45,21 @@ pub enum Source {
     Stack(Vec<SrcRef>),
     /// `attn_k_b` from `kv_b_proj` `[H·(nope+v), r]`: output `[H][r][nope]`,
     /// `out[h][c][d] = W[h·(nope+v)+d][c]`.
-    KvbK { src: SrcRef, heads: u64, nope: u64, v: u64, rank: u64 },
+    KvbK {
+        src: SrcRef,
+        heads: u64,
+        nope: u64,
+        v: u64,
+        rank: u64,
+    },
     /// `attn_v_b` from `kv_b_proj`: output `[H][v][r]`, `out[h][j] = W[h·(nope+v)+nope+j]`.
-    KvbV { src: SrcRef, heads: u64, nope: u64, v: u64, rank: u64 },
+    KvbV {
+        src: SrcRef,
+        heads: u64,
+        nope: u64,
+        v: u64,
+        rank: u64,
+    },
 }
 
 /// One output tensor before types and offsets are chosen.
@@ -81,7 +93,11 @@ fn f32v(x: f64) -> Value {
 pub fn arch_kvs(cfg: &ModelConfig, file_type: u32, layout: Layout) -> Result<Vec<(String, Value)>> {
     let mut kv: Vec<(String, Value)> = Vec::new();
     let mut put = |k: &str, v: Value| {
-        let key = if k.starts_with("general.") { k.to_string() } else { format!("{ARCH}.{k}") };
+        let key = if k.starts_with("general.") {
+            k.to_string()
+        } else {
+            format!("{ARCH}.{k}")
+        };
         if let Some(slot) = kv.iter_mut().find(|(n, _)| *n == key) {
             slot.1 = v; // gguf-py replaces a duplicated key in place
         } else {
@@ -118,12 +134,21 @@ pub fn arch_kvs(cfg: &ModelConfig, file_type: u32, layout: Layout) -> Result<Vec
                 let orig = rope
                     .get("original_max_position_embeddings")
                     .and_then(Json::as_u64)
-                    .ok_or_else(|| Error::bad_file(&cfg.path, "yarn rope scaling needs original_max_position_embeddings"))?;
+                    .ok_or_else(|| {
+                        Error::bad_file(
+                            &cfg.path,
+                            "yarn rope scaling needs original_max_position_embeddings",
+                        )
+                    })?;
                 put("rope.scaling.original_context_length", u32v(orig));
                 if let Some(x) = rope.get("extrapolation_factor").and_then(Json::as_f64) {
                     put("rope.scaling.yarn_ext_factor", f32v(x));
                 }
-                if let Some(x) = rope.get("attention_factor").or_else(|| rope.get("attn_factor")).and_then(Json::as_f64) {
+                if let Some(x) = rope
+                    .get("attention_factor")
+                    .or_else(|| rope.get("attn_factor"))
+                    .and_then(Json::as_f64)
+                {
                     put("rope.scaling.yarn_attn_factor", f32v(x));
                 }
                 if let Some(x) = rope.get("beta_fast").and_then(Json::as_f64) {
@@ -140,7 +165,10 @@ pub fn arch_kvs(cfg: &ModelConfig, file_type: u32, layout: Layout) -> Result<Vec
     if let Some(t) = rope.get("rope_theta").and_then(Json::as_f64) {
         put("rope.freq_base", f32v(t));
     }
-    put("attention.layer_norm_rms_epsilon", f32v(num("rms_norm_eps").unwrap_or(1e-6)));
+    put(
+        "attention.layer_norm_rms_epsilon",
+        f32v(num("rms_norm_eps").unwrap_or(1e-6)),
+    );
     if let Some(e) = cfg.n_expert {
         put("expert_count", u32v(e));
     }
@@ -251,7 +279,11 @@ fn role(cfg: &ModelConfig, name: &str) -> Option<Role> {
         "model.embed_tokens.weight" => return Some(Role::Plain("token_embd.weight".into())),
         "model.norm.weight" => return Some(Role::Plain("output_norm.weight".into())),
         "lm_head.weight" | "model.lm_head.weight" => {
-            return Some(if cfg.tied_embeddings { Role::Skip } else { Role::Plain("output.weight".into()) });
+            return Some(if cfg.tied_embeddings {
+                Role::Skip
+            } else {
+                Role::Plain("output.weight".into())
+            });
         }
         _ => {}
     }
@@ -283,7 +315,10 @@ fn expected_shape(cfg: &ModelConfig, gguf_name: &str) -> Option<Vec<u64>> {
     let (e, h, r) = (cfg.n_embd, cfg.n_head, cfg.kv_lora_rank);
     let qk = cfg.qk_nope + cfg.qk_rope;
     let fs = cfg.n_ff_exp * cfg.n_shared;
-    let base = gguf_name.rsplit_once("blk.").map(|(_, b)| b.split_once('.').map(|x| x.1).unwrap_or(b)).unwrap_or(gguf_name);
+    let base = gguf_name
+        .rsplit_once("blk.")
+        .map(|(_, b)| b.split_once('.').map(|x| x.1).unwrap_or(b))
+        .unwrap_or(gguf_name);
     Some(match base {
         "token_embd.weight" | "output.weight" => vec![cfg.vocab_size, e],
         "output_norm.weight" | "attn_norm.weight" | "ffn_norm.weight" => vec![e],
@@ -306,7 +341,13 @@ fn expected_shape(cfg: &ModelConfig, gguf_name: &str) -> Option<Vec<u64>> {
 
 /// The GGUF names every layer must have (besides experts and kv_b), from config.json.
 fn required_layer_tensors(cfg: &ModelConfig, layer: u64) -> Vec<&'static str> {
-    let mut v = vec!["attn_norm.weight", "attn_kv_a_mqa.weight", "attn_kv_a_norm.weight", "attn_output.weight", "ffn_norm.weight"];
+    let mut v = vec![
+        "attn_norm.weight",
+        "attn_kv_a_mqa.weight",
+        "attn_kv_a_norm.weight",
+        "attn_output.weight",
+        "ffn_norm.weight",
+    ];
     if cfg.q_lora_rank.is_some() {
         v.extend(["attn_q_a.weight", "attn_q_a_norm.weight", "attn_q_b.weight"]);
     } else {
@@ -317,7 +358,11 @@ fn required_layer_tensors(cfg: &ModelConfig, layer: u64) -> Vec<&'static str> {
     } else {
         v.push("ffn_gate_inp.weight");
         if cfg.n_shared > 0 {
-            v.extend(["ffn_gate_shexp.weight", "ffn_up_shexp.weight", "ffn_down_shexp.weight"]);
+            v.extend([
+                "ffn_gate_shexp.weight",
+                "ffn_up_shexp.weight",
+                "ffn_down_shexp.weight",
+            ]);
         }
     }
     v
@@ -371,7 +416,10 @@ fn src_ref(ck: &Checkpoint, cfg: &ModelConfig, idx: usize) -> Result<SrcRef> {
             return Err(Error::bad_tensor(
                 path,
                 &t.name,
-                format!("dtype {} is not supported (expected F32, F16, BF16 or F8_E4M3)", other.name()),
+                format!(
+                    "dtype {} is not supported (expected F32, F16, BF16 or F8_E4M3)",
+                    other.name()
+                ),
             ));
         }
     }
@@ -383,22 +431,37 @@ fn src_ref(ck: &Checkpoint, cfg: &ModelConfig, idx: usize) -> Result<SrcRef> {
             return Err(Error::bad_tensor(
                 path,
                 &ck.tensors[si].name,
-                format!("is a block scale for '{}', which is {} rather than F8_E4M3", t.name, t.dtype.name()),
+                format!(
+                    "is a block scale for '{}', which is {} rather than F8_E4M3",
+                    t.name,
+                    t.dtype.name()
+                ),
             ));
         }
-        return Ok(SrcRef { tensor: idx, scale: None, block: (1, 1) });
+        return Ok(SrcRef {
+            tensor: idx,
+            scale: None,
+            block: (1, 1),
+        });
     }
     let Some(si) = scale_idx else {
         return Err(Error::bad_tensor(
             path,
             &t.name,
-            format!("is F8_E4M3 but has no block scale tensor '{0}_scale_inv' (or '{0}_scale')", t.name),
+            format!(
+                "is F8_E4M3 but has no block scale tensor '{0}_scale_inv' (or '{0}_scale')",
+                t.name
+            ),
         ));
     };
     let s = &ck.tensors[si];
     let spath = &ck.shards[s.shard].path;
     if t.shape.len() != 2 {
-        return Err(Error::bad_tensor(path, &t.name, format!("FP8 weights must be 2-D, found shape {:?}", t.shape)));
+        return Err(Error::bad_tensor(
+            path,
+            &t.name,
+            format!("FP8 weights must be 2-D, found shape {:?}", t.shape),
+        ));
     }
     let block = cfg.fp8.as_ref().map(|f| f.block).unwrap_or([128, 128]);
     let want = vec![t.shape[0].div_ceil(block[0]), t.shape[1].div_ceil(block[1])];
@@ -418,16 +481,27 @@ fn src_ref(ck: &Checkpoint, cfg: &ModelConfig, idx: usize) -> Result<SrcRef> {
             return Err(Error::bad_tensor(
                 spath,
                 &s.name,
-                format!("scale dtype {} is not supported (expected F32, BF16 or F8_E8M0)", other.name()),
+                format!(
+                    "scale dtype {} is not supported (expected F32, BF16 or F8_E8M0)",
+                    other.name()
+                ),
             ));
         }
     }
-    Ok(SrcRef { tensor: idx, scale: Some(si), block: (block[0], block[1]) })
+    Ok(SrcRef {
+        tensor: idx,
+        scale: Some(si),
+        block: (block[0], block[1]),
+    })
 }
 
 /// Maps every checkpoint tensor to output tensors, in llama.cpp's converter order, and
 /// checks names, dtypes, shapes and completeness against config.json.
-pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result<Vec<MappedTensor>> {
+pub fn map_tensors(
+    ck: &Checkpoint,
+    cfg: &ModelConfig,
+    layout: Layout,
+) -> Result<Vec<MappedTensor>> {
     if let Some(e) = cfg.n_expert
         && e > LLAMA_MAX_EXPERTS
     {
@@ -462,19 +536,36 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
             Role::Aux | Role::Skip => {}
             Role::Plain(name) => {
                 let want = expected_shape(cfg, &name).ok_or_else(|| {
-                    Error::bad_tensor(path, &t.name, "unexpected tensor for this config.json (e.g. q_proj with q_lora_rank set)")
+                    Error::bad_tensor(
+                        path,
+                        &t.name,
+                        "unexpected tensor for this config.json (e.g. q_proj with q_lora_rank set)",
+                    )
                 })?;
-                let layer = name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|l| l.parse::<u64>().ok());
+                let layer = name
+                    .strip_prefix("blk.")
+                    .and_then(|r| r.split('.').next())
+                    .and_then(|l| l.parse::<u64>().ok());
                 if let Some(l) = layer {
-                    let dense_name = matches!(name.rsplit('.').nth(1), Some("ffn_gate" | "ffn_up" | "ffn_down"));
-                    let moe_name = name.contains("_shexp") || name.contains("ffn_gate_inp") || name.contains("exp_probs_b");
-                    if (dense_name && !cfg.is_dense_layer(l)) || (moe_name && cfg.is_dense_layer(l)) {
+                    let dense_name = matches!(
+                        name.rsplit('.').nth(1),
+                        Some("ffn_gate" | "ffn_up" | "ffn_down")
+                    );
+                    let moe_name = name.contains("_shexp")
+                        || name.contains("ffn_gate_inp")
+                        || name.contains("exp_probs_b");
+                    if (dense_name && !cfg.is_dense_layer(l)) || (moe_name && cfg.is_dense_layer(l))
+                    {
                         return Err(Error::bad_tensor(
                             path,
                             &t.name,
                             format!(
                                 "layer {l} is {} per config.json (first_k_dense_replace = {})",
-                                if cfg.is_dense_layer(l) { "dense" } else { "MoE" },
+                                if cfg.is_dense_layer(l) {
+                                    "dense"
+                                } else {
+                                    "MoE"
+                                },
                                 cfg.n_dense_lead
                             ),
                         ));
@@ -483,7 +574,11 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
                 check_shape(ck, t, &want)?;
                 let src = src_ref(ck, cfg, idx)?;
                 let ne: Vec<u64> = t.shape.iter().rev().copied().collect();
-                out.push(MappedTensor { name, ne, source: Source::Rows(src) });
+                out.push(MappedTensor {
+                    name,
+                    ne,
+                    source: Source::Rows(src),
+                });
             }
             Role::KvB { layer } => {
                 let (h, nope, v, r) = (cfg.n_head_kv, cfg.qk_nope, cfg.v_head, cfg.kv_lora_rank);
@@ -494,12 +589,24 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
                         out.push(MappedTensor {
                             name: format!("blk.{layer}.attn_k_b.weight"),
                             ne: vec![nope, r, h],
-                            source: Source::KvbK { src: src.clone(), heads: h, nope, v, rank: r },
+                            source: Source::KvbK {
+                                src: src.clone(),
+                                heads: h,
+                                nope,
+                                v,
+                                rank: r,
+                            },
                         });
                         out.push(MappedTensor {
                             name: format!("blk.{layer}.attn_v_b.weight"),
                             ne: vec![r, v, h],
-                            source: Source::KvbV { src, heads: h, nope, v, rank: r },
+                            source: Source::KvbV {
+                                src,
+                                heads: h,
+                                nope,
+                                v,
+                                rank: r,
+                            },
                         });
                     }
                     Layout::Legacy => out.push(MappedTensor {
@@ -514,15 +621,30 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
                     return Err(Error::bad_tensor(
                         path,
                         &t.name,
-                        format!("layer {layer} is dense per config.json (first_k_dense_replace = {})", cfg.n_dense_lead),
+                        format!(
+                            "layer {layer} is dense per config.json (first_k_dense_replace = {})",
+                            cfg.n_dense_lead
+                        ),
                     ));
                 }
                 if e >= n_expert {
-                    return Err(Error::bad_tensor(path, &t.name, format!("expert {e} is out of range: config.json says n_routed_experts = {n_expert}")));
+                    return Err(Error::bad_tensor(
+                        path,
+                        &t.name,
+                        format!(
+                            "expert {e} is out of range: config.json says n_routed_experts = {n_expert}"
+                        ),
+                    ));
                 }
-                let want = if proj == 0 { [cfg.n_embd, cfg.n_ff_exp] } else { [cfg.n_ff_exp, cfg.n_embd] };
+                let want = if proj == 0 {
+                    [cfg.n_embd, cfg.n_ff_exp]
+                } else {
+                    [cfg.n_ff_exp, cfg.n_embd]
+                };
                 check_shape(ck, t, &want)?;
-                let slots = experts.entry(layer).or_insert_with(|| vec![[None; 3]; n_expert as usize]);
+                let slots = experts
+                    .entry(layer)
+                    .or_insert_with(|| vec![[None; 3]; n_expert as usize]);
                 slots[e as usize][proj] = Some(idx);
                 let c = expert_count.entry(layer).or_insert(0);
                 *c += 1;
@@ -531,10 +653,16 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
                     for (p, pname) in EXPERT_PROJ.iter().enumerate() {
                         let mut refs = Vec::with_capacity(slots.len());
                         for s in &slots {
-                            let i = s[p].ok_or_else(|| Error::bad_tensor(path, &t.name, "expert set incomplete"))?;
+                            let i = s[p].ok_or_else(|| {
+                                Error::bad_tensor(path, &t.name, "expert set incomplete")
+                            })?;
                             refs.push(src_ref(ck, cfg, i)?);
                         }
-                        let (rows, cols) = if p == 0 { (cfg.n_embd, cfg.n_ff_exp) } else { (cfg.n_ff_exp, cfg.n_embd) };
+                        let (rows, cols) = if p == 0 {
+                            (cfg.n_embd, cfg.n_ff_exp)
+                        } else {
+                            (cfg.n_ff_exp, cfg.n_embd)
+                        };
                         out.push(MappedTensor {
                             name: format!("blk.{layer}.ffn_{pname}_exps.weight"),
                             ne: vec![cols, rows, n_expert],
@@ -548,7 +676,11 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
     // completeness
     let present: std::collections::HashSet<&str> = out.iter().map(|t| t.name.as_str()).collect();
     let missing = |gguf: String| -> Error {
-        Error::bad_tensor(&ck.dir, &hf_name_for(&gguf), "missing from the checkpoint (incomplete download or a shard left out of the index?)")
+        Error::bad_tensor(
+            &ck.dir,
+            &hf_name_for(&gguf),
+            "missing from the checkpoint (incomplete download or a shard left out of the index?)",
+        )
     };
     for g in ["token_embd.weight", "output_norm.weight"] {
         if !present.contains(g) {
@@ -570,9 +702,15 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
             Layout::Legacy => format!("blk.{l}.attn_kv_b.weight"),
         };
         if !present.contains(kvb.as_str()) {
-            return Err(Error::bad_tensor(&ck.dir, &format!("model.layers.{l}.self_attn.kv_b_proj.weight"), "missing from the checkpoint"));
+            return Err(Error::bad_tensor(
+                &ck.dir,
+                &format!("model.layers.{l}.self_attn.kv_b_proj.weight"),
+                "missing from the checkpoint",
+            ));
         }
-        if !cfg.is_dense_layer(l) && !present.contains(format!("blk.{l}.ffn_down_exps.weight").as_str()) {
+        if !cfg.is_dense_layer(l)
+            && !present.contains(format!("blk.{l}.ffn_down_exps.weight").as_str())
+        {
             let slots = experts.get(&l);
             let mut which = String::new();
             'f: for e in 0..n_expert {
@@ -583,15 +721,26 @@ pub fn map_tensors(ck: &Checkpoint, cfg: &ModelConfig, layout: Layout) -> Result
                     }
                 }
             }
-            return Err(Error::bad_tensor(&ck.dir, &which, format!("missing from the checkpoint (layer {l} needs {n_expert} experts)")));
+            return Err(Error::bad_tensor(
+                &ck.dir,
+                &which,
+                format!("missing from the checkpoint (layer {l} needs {n_expert} experts)"),
+            ));
         }
     }
     // every FP8 scale must belong to a weight
     for t in &ck.tensors {
         if t.name.ends_with("_scale_inv") || t.name.ends_with(".weight_scale") {
-            let base = t.name.trim_end_matches("_scale_inv").trim_end_matches("_scale");
+            let base = t
+                .name
+                .trim_end_matches("_scale_inv")
+                .trim_end_matches("_scale");
             if ck.get(base).is_none() {
-                return Err(Error::bad_tensor(&ck.shards[t.shard].path, &t.name, format!("block scale without its weight '{base}'")));
+                return Err(Error::bad_tensor(
+                    &ck.shards[t.shard].path,
+                    &t.name,
+                    format!("block scale without its weight '{base}'"),
+                ));
             }
         }
     }
@@ -603,7 +752,10 @@ fn check_shape(ck: &Checkpoint, t: &TensorEntry, want: &[u64]) -> Result<()> {
         return Err(Error::bad_tensor(
             &ck.shards[t.shard].path,
             &t.name,
-            format!("shape {:?} contradicts config.json, which implies {:?}", t.shape, want),
+            format!(
+                "shape {:?} contradicts config.json, which implies {:?}",
+                t.shape, want
+            ),
         ));
     }
     Ok(())
@@ -612,7 +764,10 @@ fn check_shape(ck: &Checkpoint, t: &TensorEntry, want: &[u64]) -> Result<()> {
 /// `general.*` keys written before the architecture keys.
 pub fn general_kvs(name: &str) -> Vec<(String, Value)> {
     let mut kv = vec![
-        ("general.architecture".to_string(), Value::String(ARCH.into())),
+        (
+            "general.architecture".to_string(),
+            Value::String(ARCH.into()),
+        ),
         ("general.type".to_string(), Value::String("model".into())),
     ];
     if !name.is_empty() {

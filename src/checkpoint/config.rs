@@ -80,7 +80,10 @@ impl ModelConfig {
     /// Interprets an already parsed `config.json` (`path` is used in messages).
     pub fn from_json(path: &Path, json: Json) -> Result<ModelConfig> {
         let Json::Object(mut raw) = json else {
-            return Err(Error::bad_file(path, "expected a JSON object at the top level"));
+            return Err(Error::bad_file(
+                path,
+                "expected a JSON object at the top level",
+            ));
         };
         if let Some(Json::Object(text)) = raw.get("text_config").cloned() {
             for (k, v) in text {
@@ -92,14 +95,28 @@ impl ModelConfig {
                 .as_str()
                 .ok_or_else(|| Error::bad_file(path, "'architectures' must be a list of strings"))?
                 .to_string(),
-            Some(_) => return Err(Error::bad_file(path, "'architectures' must be a non-empty list")),
-            None => return Err(Error::bad_file(path, "no 'architectures' entry: cannot tell what model this is")),
+            Some(_) => {
+                return Err(Error::bad_file(
+                    path,
+                    "'architectures' must be a non-empty list",
+                ));
+            }
+            None => {
+                return Err(Error::bad_file(
+                    path,
+                    "no 'architectures' entry: cannot tell what model this is",
+                ));
+            }
         };
         if !SUPPORTED_ARCHITECTURES.contains(&architecture.as_str()) {
             let hint = match architecture.as_str() {
-                "DeepseekV32ForCausalLM" => " (DeepSeek-V3.2 uses the 'deepseek32' architecture, not supported yet)",
+                "DeepseekV32ForCausalLM" => {
+                    " (DeepSeek-V3.2 uses the 'deepseek32' architecture, not supported yet)"
+                }
                 "DeepseekV4ForCausalLM" => " (DeepSeek-V4 is not supported yet)",
-                "DeepseekForCausalLM" => " (DeepSeek-MoE 16B uses the older 'deepseek' architecture)",
+                "DeepseekForCausalLM" => {
+                    " (DeepSeek-MoE 16B uses the older 'deepseek' architecture)"
+                }
                 _ => "",
             };
             return Err(Error::Unsupported(format!(
@@ -135,21 +152,36 @@ impl ModelConfig {
                         let cc = a[1].as_u64().filter(|v| *v > 0);
                         match (r, cc) {
                             (Some(r), Some(cc)) => [r, cc],
-                            _ => return Err(Error::bad_file(path, "quantization_config.weight_block_size must be two positive integers")),
+                            _ => {
+                                return Err(Error::bad_file(
+                                    path,
+                                    "quantization_config.weight_block_size must be two positive integers",
+                                ));
+                            }
                         }
                     }
                     None => [128, 128],
                     Some(other) => {
                         return Err(Error::bad_file(
                             path,
-                            format!("quantization_config.weight_block_size must be [rows, cols], found {other}"),
+                            format!(
+                                "quantization_config.weight_block_size must be [rows, cols], found {other}"
+                            ),
                         ));
                     }
                 };
-                let scale_fmt = q.get("scale_fmt").and_then(Json::as_str).map(str::to_string);
+                let scale_fmt = q
+                    .get("scale_fmt")
+                    .and_then(Json::as_str)
+                    .map(str::to_string);
                 Some(Fp8Config { block, scale_fmt })
             }
-            Some(_) => return Err(Error::bad_file(path, "quantization_config must be an object")),
+            Some(_) => {
+                return Err(Error::bad_file(
+                    path,
+                    "quantization_config must be an object",
+                ));
+            }
         };
         let cfg = ModelConfig {
             path: path.to_path_buf(),
@@ -169,7 +201,10 @@ impl ModelConfig {
             qk_nope: c.req_u64("qk_nope_head_dim")?,
             qk_rope: c.req_u64("qk_rope_head_dim")?,
             v_head: c.req_u64("v_head_dim")?,
-            tied_embeddings: raw.get("tie_word_embeddings").and_then(Json::as_bool).unwrap_or(false),
+            tied_embeddings: raw
+                .get("tie_word_embeddings")
+                .and_then(Json::as_bool)
+                .unwrap_or(false),
             n_nextn: c.opt_u64("num_nextn_predict_layers")?.unwrap_or(0),
             fp8,
             rope: rope_dict(&raw),
@@ -191,32 +226,53 @@ impl ModelConfig {
             ("v_head_dim", self.v_head),
         ] {
             if v == 0 {
-                return Err(Error::bad_file(p, format!("{name} must be positive, found 0")));
+                return Err(Error::bad_file(
+                    p,
+                    format!("{name} must be positive, found 0"),
+                ));
             }
         }
         if self.n_layer > 4096 || self.n_head > 65536 || self.n_embd > (1 << 24) {
-            return Err(Error::bad_file(p, "implausibly large num_hidden_layers, num_attention_heads or hidden_size"));
+            return Err(Error::bad_file(
+                p,
+                "implausibly large num_hidden_layers, num_attention_heads or hidden_size",
+            ));
         }
         if let Some(e) = self.n_expert {
             if e == 0 || e > 1 << 16 {
-                return Err(Error::bad_file(p, format!("n_routed_experts must be between 1 and 65536, found {e}")));
+                return Err(Error::bad_file(
+                    p,
+                    format!("n_routed_experts must be between 1 and 65536, found {e}"),
+                ));
             }
-            let used = self.raw.get("num_experts_per_tok").and_then(Json::as_u64).unwrap_or(0);
+            let used = self
+                .raw
+                .get("num_experts_per_tok")
+                .and_then(Json::as_u64)
+                .unwrap_or(0);
             if used == 0 || used > e {
                 return Err(Error::bad_file(
                     p,
-                    format!("num_experts_per_tok must be between 1 and n_routed_experts ({e}), found {used}"),
+                    format!(
+                        "num_experts_per_tok must be between 1 and n_routed_experts ({e}), found {used}"
+                    ),
                 ));
             }
         }
         if self.n_dense_lead > self.n_layer {
             return Err(Error::bad_file(
                 p,
-                format!("first_k_dense_replace ({}) exceeds num_hidden_layers ({})", self.n_dense_lead, self.n_layer),
+                format!(
+                    "first_k_dense_replace ({}) exceeds num_hidden_layers ({})",
+                    self.n_dense_lead, self.n_layer
+                ),
             ));
         }
         if self.n_expert.is_none() && self.n_dense_lead < self.n_layer {
-            return Err(Error::bad_file(p, "layers after first_k_dense_replace are MoE, but n_routed_experts is missing"));
+            return Err(Error::bad_file(
+                p,
+                "layers after first_k_dense_replace are MoE, but n_routed_experts is missing",
+            ));
         }
         if let Some(s) = self.raw.get("scoring_func")
             && !matches!(s.as_str(), Some("softmax" | "sigmoid"))
@@ -242,7 +298,10 @@ impl ModelConfig {
 
 /// The rope dictionary exactly as llama.cpp's `TextModel.__init__` assembles it.
 fn rope_dict(raw: &Map<String, Json>) -> Map<String, Json> {
-    let mut rope = match raw.get("rope_parameters").or_else(|| raw.get("rope_scaling")) {
+    let mut rope = match raw
+        .get("rope_parameters")
+        .or_else(|| raw.get("rope_scaling"))
+    {
         Some(Json::Object(m)) => m.clone(),
         _ => Map::new(),
     };
@@ -258,7 +317,9 @@ fn rope_dict(raw: &Map<String, Json>) -> Map<String, Json> {
             rope.insert("rope_type".into(), t);
         }
         if !rope.contains_key("original_max_position_embeddings")
-            && let Some(t) = raw.get("original_max_position_embeddings").filter(|v| !v.is_null())
+            && let Some(t) = raw
+                .get("original_max_position_embeddings")
+                .filter(|v| !v.is_null())
         {
             rope.insert("original_max_position_embeddings".into(), t.clone());
         }
@@ -337,17 +398,28 @@ mod tests {
     fn rejects_unknown_arch_and_bad_values() {
         let mut j = v3();
         j["architectures"] = json!(["LlamaForCausalLM"]);
-        let e = ModelConfig::from_json(Path::new("m/config.json"), j).unwrap_err().to_string();
-        assert!(e.contains("LlamaForCausalLM") && e.contains("m/config.json"), "{e}");
+        let e = ModelConfig::from_json(Path::new("m/config.json"), j)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LlamaForCausalLM") && e.contains("m/config.json"),
+            "{e}"
+        );
         let mut j = v3();
         j["hidden_size"] = json!("big");
-        let e = ModelConfig::from_json(Path::new("config.json"), j).unwrap_err().to_string();
+        let e = ModelConfig::from_json(Path::new("config.json"), j)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("hidden_size") && e.contains("\"big\""), "{e}");
         let mut j = v3();
         j.as_object_mut().unwrap().remove("qk_rope_head_dim");
-        let e = ModelConfig::from_json(Path::new("config.json"), j).unwrap_err().to_string();
+        let e = ModelConfig::from_json(Path::new("config.json"), j)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("qk_rope_head_dim"), "{e}");
-        let e = ModelConfig::from_json(Path::new("config.json"), json!([1])).unwrap_err().to_string();
+        let e = ModelConfig::from_json(Path::new("config.json"), json!([1]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("object"), "{e}");
     }
 

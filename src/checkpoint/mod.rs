@@ -11,5 +11,6 @@ use std::path::Path;
 /// Reads and parses a JSON file, with errors that name the file.
 pub fn read_json(path: &Path) -> Result<serde_json::Value> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::bad_file(path, format!("not valid JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not valid JSON: {e}")))
 }

@@ -109,7 +109,9 @@ pub struct Shard {
 impl Shard {
     /// Reads exactly `buf.len()` bytes at absolute offset `pos`.
     pub fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<()> {
-        self.file.read_exact_at(buf, pos).map_err(|e| Error::io(&self.path, e))
+        self.file
+            .read_exact_at(buf, pos)
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// Tells the kernel that `len` bytes at `pos` will not be read again (page cache hint).
@@ -117,7 +119,12 @@ impl Shard {
         use std::os::fd::AsRawFd;
         // SAFETY: posix_fadvise only reads its integer arguments; a failure is harmless.
         unsafe {
-            libc::posix_fadvise(self.file.as_raw_fd(), pos as libc::off_t, len as libc::off_t, libc::POSIX_FADV_DONTNEED);
+            libc::posix_fadvise(
+                self.file.as_raw_fd(),
+                pos as libc::off_t,
+                len as libc::off_t,
+                libc::POSIX_FADV_DONTNEED,
+            );
         }
     }
 }
@@ -146,14 +153,25 @@ impl Checkpoint {
             let map = json
                 .get("weight_map")
                 .and_then(Json::as_object)
-                .ok_or_else(|| Error::bad_file(&index_path, "expected an object 'weight_map' {tensor name: shard file}"))?;
+                .ok_or_else(|| {
+                    Error::bad_file(
+                        &index_path,
+                        "expected an object 'weight_map' {tensor name: shard file}",
+                    )
+                })?;
             let mut wm = BTreeMap::new();
             for (k, v) in map {
                 let f = v.as_str().ok_or_else(|| {
-                    Error::bad_file(&index_path, format!("weight_map['{k}'] must be a file name, found {v}"))
+                    Error::bad_file(
+                        &index_path,
+                        format!("weight_map['{k}'] must be a file name, found {v}"),
+                    )
                 })?;
                 if f.contains('/') || f.contains('\\') || f == ".." {
-                    return Err(Error::bad_file(&index_path, format!("weight_map['{k}'] = '{f}' is not a plain file name")));
+                    return Err(Error::bad_file(
+                        &index_path,
+                        format!("weight_map['{k}'] = '{f}' is not a plain file name"),
+                    ));
                 }
                 wm.insert(k.clone(), f.to_string());
             }
@@ -205,7 +223,10 @@ impl Checkpoint {
                     return Err(Error::bad_tensor(
                         &shard.path,
                         &e.name,
-                        format!("also present in {}: a tensor must be stored once", shards_path(&shards, other.shard, &shard).display()),
+                        format!(
+                            "also present in {}: a tensor must be stored once",
+                            shards_path(&shards, other.shard, &shard).display()
+                        ),
                     ));
                 }
                 if let Some(wm) = &weight_map {
@@ -243,7 +264,12 @@ impl Checkpoint {
                 }
             }
         }
-        Ok(Checkpoint { dir: dir.to_path_buf(), shards, tensors, by_name })
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            shards,
+            tensors,
+            by_name,
+        })
     }
 
     /// The tensor called `name`, if present.
@@ -275,18 +301,30 @@ fn shards_path<'a>(shards: &'a [Shard], i: usize, cur: &'a Shard) -> &'a Path {
 pub fn read_header(shard: &Shard, shard_index: usize) -> Result<Vec<TensorEntry>> {
     let path = &shard.path;
     if shard.len < 8 {
-        return Err(Error::bad_file(path, format!("{} bytes long: too short for a safetensors header", shard.len)));
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "{} bytes long: too short for a safetensors header",
+                shard.len
+            ),
+        ));
     }
     let mut n8 = [0u8; 8];
     shard.read_at(&mut n8, 0)?;
     let n = u64::from_le_bytes(n8);
     if n > MAX_HEADER_LEN {
-        return Err(Error::bad_file(path, format!("header length {n} exceeds the 100 MB limit: not a safetensors file?")));
+        return Err(Error::bad_file(
+            path,
+            format!("header length {n} exceeds the 100 MB limit: not a safetensors file?"),
+        ));
     }
     if 8 + n > shard.len {
         return Err(Error::bad_file(
             path,
-            format!("header length {n} runs past the end of the file ({} bytes): truncated download?", shard.len),
+            format!(
+                "header length {n} runs past the end of the file ({} bytes): truncated download?",
+                shard.len
+            ),
         ));
     }
     let mut hdr = vec![0u8; n as usize];
@@ -297,14 +335,19 @@ pub fn read_header(shard: &Shard, shard_index: usize) -> Result<Vec<TensorEntry>
 /// Parses a header (the JSON after the 8-byte length) for a file of `file_len` bytes.
 /// Checks every tensor's dtype × shape against its byte range and that the ranges tile
 /// the data section exactly, with no overlap, hole or overrun.
-pub fn parse_header(hdr: &[u8], file_len: u64, path: &Path, shard_index: usize) -> Result<Vec<TensorEntry>> {
+pub fn parse_header(
+    hdr: &[u8],
+    file_len: u64,
+    path: &Path,
+    shard_index: usize,
+) -> Result<Vec<TensorEntry>> {
     let json: Json = serde_json::from_slice(hdr)
         .map_err(|e| Error::bad_file(path, format!("safetensors header is not valid JSON: {e}")))?;
     let obj = json
         .as_object()
         .ok_or_else(|| Error::bad_file(path, "safetensors header must be a JSON object"))?;
     let data_start = 8 + hdr.len() as u64;
-    let data_len = file_len.checked_sub(data_start).unwrap_or(0);
+    let data_len = file_len.saturating_sub(data_start);
     let mut out = Vec::with_capacity(obj.len());
     for (name, info) in obj {
         if name == "__metadata__" {
@@ -319,45 +362,90 @@ pub fn parse_header(hdr: &[u8], file_len: u64, path: &Path, shard_index: usize) 
         let shape: Vec<u64> = match info.get("shape").and_then(Json::as_array) {
             Some(a) => a
                 .iter()
-                .map(|d| d.as_u64().ok_or_else(|| bad(format!("shape entries must be non-negative integers, found {d}"))))
+                .map(|d| {
+                    d.as_u64().ok_or_else(|| {
+                        bad(format!(
+                            "shape entries must be non-negative integers, found {d}"
+                        ))
+                    })
+                })
                 .collect::<Result<_>>()?,
             None => return Err(bad("header entry has no 'shape' list".into())),
         };
         if shape.len() > 8 {
-            return Err(bad(format!("{} dimensions: more than ds2gguf accepts (8)", shape.len())));
+            return Err(bad(format!(
+                "{} dimensions: more than ds2gguf accepts (8)",
+                shape.len()
+            )));
         }
         let offs = info.get("data_offsets").and_then(Json::as_array);
-        let (b, e) = match offs.map(|a| (a.len(), a.first().and_then(Json::as_u64), a.get(1).and_then(Json::as_u64))) {
+        let (b, e) = match offs.map(|a| {
+            (
+                a.len(),
+                a.first().and_then(Json::as_u64),
+                a.get(1).and_then(Json::as_u64),
+            )
+        }) {
             Some((2, Some(b), Some(e))) => (b, e),
             _ => return Err(bad("'data_offsets' must be [begin, end] integers".into())),
         };
         if e < b {
-            return Err(bad(format!("data_offsets [{b}, {e}] end before they begin")));
+            return Err(bad(format!(
+                "data_offsets [{b}, {e}] end before they begin"
+            )));
         }
-        let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+        let numel = shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
         if let Some(bits) = dtype.bits() {
             let want = numel.checked_mul(bits).map(|b| b.div_ceil(8));
             if want != Some(e - b) {
                 return Err(bad(format!(
                     "{} × {shape:?} needs {} bytes but data_offsets [{b}, {e}] give {}",
                     dtype.name(),
-                    want.map(|w| w.to_string()).unwrap_or_else(|| "too many".into()),
+                    want.map(|w| w.to_string())
+                        .unwrap_or_else(|| "too many".into()),
                     e - b
                 )));
             }
         }
-        out.push(TensorEntry { name: name.clone(), shard: shard_index, dtype, shape, start: data_start + b, len: e - b });
+        out.push(TensorEntry {
+            name: name.clone(),
+            shard: shard_index,
+            dtype,
+            shape,
+            start: data_start + b,
+            len: e - b,
+        });
     }
     // the byte ranges must tile [0, data_len) exactly
-    let mut ranges: Vec<(u64, u64, &str)> = out.iter().map(|t| (t.start - data_start, t.start - data_start + t.len, t.name.as_str())).collect();
+    let mut ranges: Vec<(u64, u64, &str)> = out
+        .iter()
+        .map(|t| {
+            (
+                t.start - data_start,
+                t.start - data_start + t.len,
+                t.name.as_str(),
+            )
+        })
+        .collect();
     ranges.sort();
     let mut pos = 0u64;
     for (b, e, name) in &ranges {
         if *b > pos {
-            return Err(Error::bad_tensor(path, name, format!("data starts at {b}, leaving a hole after byte {pos} of the data section")));
+            return Err(Error::bad_tensor(
+                path,
+                name,
+                format!("data starts at {b}, leaving a hole after byte {pos} of the data section"),
+            ));
         }
         if *b < pos {
-            return Err(Error::bad_tensor(path, name, format!("data [{b}, {e}) overlaps the previous tensor (which ends at {pos})")));
+            return Err(Error::bad_tensor(
+                path,
+                name,
+                format!("data [{b}, {e}) overlaps the previous tensor (which ends at {pos})"),
+            ));
         }
         pos = *e;
     }
@@ -366,13 +454,18 @@ pub fn parse_header(hdr: &[u8], file_len: u64, path: &Path, shard_index: usize) 
         return Err(Error::bad_tensor(
             path,
             name,
-            format!("data ends at byte {pos} of the data section, but the file has only {data_len} data bytes (truncated download?)"),
+            format!(
+                "data ends at byte {pos} of the data section, but the file has only {data_len} data bytes (truncated download?)"
+            ),
         ));
     }
     if pos < data_len {
         return Err(Error::bad_file(
             path,
-            format!("{} bytes after the last tensor: the file is longer than its header says", data_len - pos),
+            format!(
+                "{} bytes after the last tensor: the file is longer than its header says",
+                data_len - pos
+            ),
         ));
     }
     Ok(out)
@@ -388,7 +481,9 @@ mod tests {
 
     #[test]
     fn parses_valid_header() {
-        let h = hdr(r#"{"__metadata__":{"format":"pt"},"b":{"dtype":"BF16","shape":[2,3],"data_offsets":[16,28]},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#);
+        let h = hdr(
+            r#"{"__metadata__":{"format":"pt"},"b":{"dtype":"BF16","shape":[2,3],"data_offsets":[16,28]},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+        );
         let file_len = 8 + h.len() as u64 + 28;
         let t = parse_header(&h, file_len, Path::new("x.safetensors"), 0).unwrap();
         assert_eq!(t.len(), 2);
@@ -402,21 +497,55 @@ mod tests {
     fn rejects_bad_layouts() {
         let p = Path::new("x.safetensors");
         let cases = [
-            (r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,12]}}"#, 12u64, "needs 16 bytes"),
-            (r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8, "hole"),
-            (r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8, "overlaps"),
-            (r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 4, "truncated"),
-            (r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, 9, "longer than its header"),
-            (r#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, 4, "non-negative"),
+            (
+                r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,12]}}"#,
+                12u64,
+                "needs 16 bytes",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                8,
+                "hole",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                8,
+                "overlaps",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+                4,
+                "truncated",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                9,
+                "longer than its header",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#,
+                4,
+                "non-negative",
+            ),
             (r#"{"a":{"shape":[1],"data_offsets":[0,4]}}"#, 4, "dtype"),
-            (r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, 4, "end before"),
+            (
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#,
+                4,
+                "end before",
+            ),
             (r#"[1,2]"#, 0, "JSON object"),
             (r#"{"a":"#, 0, "not valid JSON"),
-            (r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}}"#, 4, "overflows"),
+            (
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}}"#,
+                4,
+                "overflows",
+            ),
         ];
         for (h, data_len, want) in cases {
             let h = hdr(h);
-            let e = parse_header(&h, 8 + h.len() as u64 + data_len, p, 0).unwrap_err().to_string();
+            let e = parse_header(&h, 8 + h.len() as u64 + data_len, p, 0)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{h:?}: {e}");
             assert!(e.contains("x.safetensors"), "{e}");
         }

@@ -4,7 +4,7 @@
 //! into the header bytes and computes where every tensor's data goes. The executor fills
 //! those ranges afterwards, which is what lets ds2gguf stream to a pipe.
 
-use super::{pad_to, Array, GgmlType, Value, DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION};
+use super::{Array, DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgmlType, Value, pad_to};
 
 /// One tensor as the header describes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +28,10 @@ impl TensorInfo {
     /// Bytes of data (without alignment padding).
     pub fn n_bytes(&self) -> u64 {
         let rows: u64 = self.ne.iter().skip(1).product();
-        self.ty.row_bytes(self.ne[0]).expect("row length checked at plan time") * rows
+        self.ty
+            .row_bytes(self.ne[0])
+            .expect("row length checked at plan time")
+            * rows
     }
 }
 
@@ -67,9 +70,15 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
             out.extend_from_slice(&a.len().to_le_bytes());
             match a {
                 Array::U8(v) => out.extend_from_slice(v),
-                Array::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-                Array::U32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-                Array::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+                Array::I32(v) => v
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+                Array::U32(v) => v
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+                Array::F32(v) => v
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
                 Array::Bool(v) => v.iter().for_each(|x| out.push(*x as u8)),
                 Array::String(v) => v.iter().for_each(|s| put_str(out, s)),
                 Array::Raw { bytes, .. } => out.extend_from_slice(bytes),
@@ -112,13 +121,29 @@ mod tests {
     #[test]
     fn header_matches_hand_layout() {
         let kvs = vec![
-            ("general.architecture".to_string(), Value::String("deepseek2".into())),
-            ("deepseek2.expert_weights_norm".to_string(), Value::Bool(true)),
+            (
+                "general.architecture".to_string(),
+                Value::String("deepseek2".into()),
+            ),
+            (
+                "deepseek2.expert_weights_norm".to_string(),
+                Value::Bool(true),
+            ),
             ("x".to_string(), Value::Array(Array::I32(vec![1, 3]))),
         ];
         let mut ts = vec![
-            TensorInfo { name: "a".into(), ne: vec![3, 2], ty: GgmlType::F32, offset: 0 },
-            TensorInfo { name: "b".into(), ne: vec![32], ty: GgmlType::Q8_0, offset: 0 },
+            TensorInfo {
+                name: "a".into(),
+                ne: vec![3, 2],
+                ty: GgmlType::F32,
+                offset: 0,
+            },
+            TensorInfo {
+                name: "b".into(),
+                ne: vec![32],
+                ty: GgmlType::Q8_0,
+                offset: 0,
+            },
         ];
         let data = assign_offsets(&mut ts);
         assert_eq!(ts[1].offset, 32);
@@ -134,7 +159,10 @@ mod tests {
         assert_eq!(u32::from_le_bytes(h[52..56].try_into().unwrap()), 8);
         assert_eq!(h.len() % 32, 0);
         // bool is one byte
-        let pos = h.windows(29).position(|w| w == b"deepseek2.expert_weights_norm").unwrap();
+        let pos = h
+            .windows(29)
+            .position(|w| w == b"deepseek2.expert_weights_norm")
+            .unwrap();
         assert_eq!(&h[pos + 29..pos + 34], &[7, 0, 0, 0, 1]);
     }
 }

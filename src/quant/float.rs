@@ -125,7 +125,11 @@ mod tests {
                 assert!(v.is_nan(), "code {b:#x}");
                 continue;
             }
-            let want = if e == 0 { s * 2f64.powi(-6) * m / 8.0 } else { s * 2f64.powi(e - 7) * (1.0 + m / 8.0) };
+            let want = if e == 0 {
+                s * 2f64.powi(-6) * m / 8.0
+            } else {
+                s * 2f64.powi(e - 7) * (1.0 + m / 8.0)
+            };
             assert_eq!(v as f64, want, "code {b:#x}");
         }
         assert_eq!(E4M3FN_LUT[0x7e], 448.0);

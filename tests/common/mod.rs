@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use ds2gguf::checkpoint::safetensors::Checkpoint;
-use ds2gguf::gguf::reader::GgufFile;
 use ds2gguf::gguf::Value;
-use ds2gguf::synth::{write_checkpoint, SynthSpec};
+use ds2gguf::gguf::reader::GgufFile;
+use ds2gguf::synth::{SynthSpec, write_checkpoint};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -32,7 +32,11 @@ pub fn convert(dir: &Path, out: &Path, outtype: &str, extra: &[&str]) -> Output 
         .args(extra)
         .output()
         .unwrap();
-    assert!(o.status.success(), "convert failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "convert failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o
 }
 
@@ -48,7 +52,11 @@ pub fn kv<'a>(f: &'a GgufFile, key: &str) -> &'a Value {
 
 /// Decodes a tensor of the output to f32.
 pub fn tensor_f32(f: &GgufFile, name: &str) -> (Vec<u64>, Vec<f32>) {
-    let i = f.tensors.iter().position(|t| t.name == name).unwrap_or_else(|| panic!("no tensor {name}"));
+    let i = f
+        .tensors
+        .iter()
+        .position(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tensor {name}"));
     let t = &f.tensors[i];
     let bytes = f.read_tensor_bytes(i).unwrap();
     let ne0 = t.ne[0] as usize;
@@ -64,15 +72,26 @@ pub fn tensor_f32(f: &GgufFile, name: &str) -> (Vec<u64>, Vec<f32>) {
 /// Decodes a checkpoint tensor to f32 (applying an FP8 scale if it has one), row-major.
 pub fn source_f32(dir: &Path, name: &str) -> (Vec<u64>, Vec<f32>) {
     let ck = Checkpoint::open(dir).unwrap();
-    let t = ck.get(name).unwrap_or_else(|| panic!("no source tensor {name}"));
+    let t = ck
+        .get(name)
+        .unwrap_or_else(|| panic!("no source tensor {name}"));
     let mut bytes = vec![0u8; t.len as usize];
     ck.shard_of(t).read_at(&mut bytes, t.start).unwrap();
     use ds2gguf::checkpoint::safetensors::Dtype;
     use ds2gguf::quant::float;
     let vals: Vec<f32> = match t.dtype {
-        Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-        Dtype::BF16 => bytes.chunks_exact(2).map(|c| float::bf16_bits_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        Dtype::F16 => bytes.chunks_exact(2).map(|c| float::f16_bits_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| float::bf16_bits_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| float::f16_bits_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
         Dtype::F8E4M3 => {
             let (sshape, s) = source_f32(dir, &format!("{name}_scale_inv"));
             let cols = t.shape[1] as usize;
@@ -99,7 +118,10 @@ pub fn out_path(name: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// Lists the file names in a directory.
 pub fn ls(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
