@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 WHICH=${1:-all}
 BENCH_DIR=${BENCH_DIR:-/tmp/ds2gguf-bench}
 LAB=${LAB:-$HOME/.cache/ds2gguf-lab}
+LAB_SCRIPTS=${LAB_SCRIPTS:-$PWD/../shared/lab}
 THREADS=${THREADS:-$(nproc)}
 mkdir -p "$BENCH_DIR"
 cargo build --release --quiet
@@ -33,8 +34,15 @@ run() { # label command → prints wall, peak RSS
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB RAM, $(uname -r); threads $THREADS; $(date -u +%F)"
 
 if [[ $WHICH == all || $WHICH == medium ]]; then
-  D=$BENCH_DIR/medium
-  [ -f "$D/config.json" ] || $BIN synth "$D" --preset medium --dtype bf16 >/dev/null
+  # with the lab, its generator (real DeepSeek-V3 tokenizer, which llama.cpp's converter
+  # recognises); without it, our own generator of the same shape
+  if have_lab && [ -f "$LAB_SCRIPTS/make_big.py" ]; then
+    D=$BENCH_DIR/medium-lab
+    [ -f "$D/config.json" ] || LAB=$LAB "$LAB/venv/bin/python" "$LAB_SCRIPTS/make_big.py" "$D" --preset medium >/dev/null
+  else
+    D=$BENCH_DIR/medium
+    [ -f "$D/config.json" ] || $BIN synth "$D" --preset medium --dtype bf16 >/dev/null
+  fi
   cat "$D"/*.safetensors > /dev/null  # warm the page cache
   for t in bf16 q8_0 q4_k_m; do
     ours=$(run "medium ds2gguf → $t" "$BIN convert $D -o $BENCH_DIR/out.$t.gguf --outtype $t --quiet --threads $THREADS")
