@@ -232,6 +232,26 @@ impl ModelConfig {
                 ));
             }
         }
+        let dims = [
+            ("intermediate_size", self.n_ff),
+            ("moe_intermediate_size", self.n_ff_exp),
+            ("n_shared_experts", self.n_shared),
+            ("kv_lora_rank", self.kv_lora_rank),
+            ("qk_nope_head_dim", self.qk_nope),
+            ("qk_rope_head_dim", self.qk_rope),
+            ("v_head_dim", self.v_head),
+            ("q_lora_rank", self.q_lora_rank.unwrap_or(0)),
+            ("vocab_size", self.vocab_size),
+            ("num_nextn_predict_layers", self.n_nextn),
+        ];
+        for (name, v) in dims {
+            if v > 1 << 24 {
+                return Err(Error::bad_file(
+                    p,
+                    format!("{name} = {v} is implausibly large (more than 2^24)"),
+                ));
+            }
+        }
         if self.n_layer > 4096 || self.n_head > 65536 || self.n_embd > (1 << 24) {
             return Err(Error::bad_file(
                 p,

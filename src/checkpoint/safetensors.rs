@@ -410,6 +410,11 @@ pub fn parse_header(
                 )));
             }
         }
+        if e > data_len {
+            return Err(bad(format!(
+                "data_offsets [{b}, {e}] run past the {data_len} data bytes of the file (truncated download?)"
+            )));
+        }
         out.push(TensorEntry {
             name: name.clone(),
             shard: shard_index,
