@@ -80,6 +80,16 @@ impl MappedTensor {
     }
 }
 
+/// A config value that GGUF stores as u32; larger values are an error, not a silent wrap.
+fn checked_u32(cfg: &ModelConfig, key: &str, x: u64) -> Result<Value> {
+    u32::try_from(x).map(Value::U32).map_err(|_| {
+        Error::bad_file(
+            &cfg.path,
+            format!("{key} = {x} does not fit the 32 bits GGUF stores"),
+        )
+    })
+}
+
 fn u32v(x: u64) -> Value {
     Value::U32(x as u32)
 }
@@ -108,7 +118,10 @@ pub fn arch_kvs(cfg: &ModelConfig, file_type: u32, layout: Layout) -> Result<Vec
     let num = |k: &str| raw.get(k).and_then(Json::as_f64);
     put("block_count", u32v(cfg.n_layer));
     if let Some(v) = raw.get("max_position_embeddings").and_then(Json::as_u64) {
-        put("context_length", u32v(v));
+        put(
+            "context_length",
+            checked_u32(cfg, "max_position_embeddings", v)?,
+        );
     }
     put("embedding_length", u32v(cfg.n_embd));
     put("feed_forward_length", u32v(cfg.n_ff));
@@ -140,7 +153,10 @@ pub fn arch_kvs(cfg: &ModelConfig, file_type: u32, layout: Layout) -> Result<Vec
                             "yarn rope scaling needs original_max_position_embeddings",
                         )
                     })?;
-                put("rope.scaling.original_context_length", u32v(orig));
+                put(
+                    "rope.scaling.original_context_length",
+                    checked_u32(cfg, "original_max_position_embeddings", orig)?,
+                );
                 if let Some(x) = rope.get("extrapolation_factor").and_then(Json::as_f64) {
                     put("rope.scaling.yarn_ext_factor", f32v(x));
                 }
@@ -173,13 +189,19 @@ pub fn arch_kvs(cfg: &ModelConfig, file_type: u32, layout: Layout) -> Result<Vec
         put("expert_count", u32v(e));
     }
     if let Some(v) = raw.get("num_experts_per_tok").and_then(Json::as_u64) {
-        put("expert_used_count", u32v(v));
+        put(
+            "expert_used_count",
+            checked_u32(cfg, "num_experts_per_tok", v)?,
+        );
     }
     if let Some(v) = raw.get("n_group").and_then(Json::as_u64) {
-        put("expert_group_count", u32v(v));
+        put("expert_group_count", checked_u32(cfg, "n_group", v)?);
     }
     if let Some(v) = raw.get("topk_group").and_then(Json::as_u64) {
-        put("expert_group_used_count", u32v(v));
+        put(
+            "expert_group_used_count",
+            checked_u32(cfg, "topk_group", v)?,
+        );
     }
     match raw.get("scoring_func").and_then(Json::as_str) {
         Some("softmax") => put("expert_gating_func", Value::U32(1)),
