@@ -186,7 +186,7 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
             .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_default()
     });
-    let mut kvs = deepseek2::general_kvs(&name);
+    let mut kvs = deepseek2::general_kvs(&name, tokenizer.general_kvs());
     kvs.extend(deepseek2::arch_kvs(
         &config,
         outtype.file_type(),
@@ -196,7 +196,7 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         "general.quantization_version".into(),
         Value::U32(QUANT_VERSION),
     ));
-    kvs.extend(tokenizer.kvs.iter().cloned());
+    kvs.extend(tokenizer.tokenizer_kvs().iter().cloned());
 
     let mut tensors: Vec<PlannedTensor> = mapped
         .into_iter()

@@ -783,8 +783,9 @@ fn check_shape(ck: &Checkpoint, t: &TensorEntry, want: &[u64]) -> Result<()> {
     Ok(())
 }
 
-/// `general.*` keys written before the architecture keys.
-pub fn general_kvs(name: &str) -> Vec<(String, Value)> {
+/// `general.*` keys written before the architecture keys, in llama.cpp's order: architecture,
+/// type, the sampling defaults from `generation_config.json`, then the name.
+pub fn general_kvs(name: &str, sampling: &[(String, Value)]) -> Vec<(String, Value)> {
     let mut kv = vec![
         (
             "general.architecture".to_string(),
@@ -792,6 +793,7 @@ pub fn general_kvs(name: &str) -> Vec<(String, Value)> {
         ),
         ("general.type".to_string(), Value::String("model".into())),
     ];
+    kv.extend(sampling.iter().cloned());
     if !name.is_empty() {
         kv.push(("general.name".to_string(), Value::String(name.to_string())));
     }
