@@ -47,7 +47,7 @@ if [[ $WHICH == all || $WHICH == medium ]]; then
   for t in bf16 q8_0 q4_k_m; do
     ours=$(run "medium ds2gguf → $t" "$BIN convert $D -o $BENCH_DIR/out.$t.gguf --outtype $t --quiet --threads $THREADS")
     size=$(stat -c %s "$BENCH_DIR/out.$t.gguf")
-    cpt=$(run "  cp of a ${size}-byte file" "cp $BENCH_DIR/out.$t.gguf $BENCH_DIR/copy.gguf && sync -f $BENCH_DIR/copy.gguf")
+    cpt=$(run "  cp of a ${size}-byte file" "cp $BENCH_DIR/out.$t.gguf $BENCH_DIR/copy.gguf")
     rm -f "$BENCH_DIR/copy.gguf"
     say "  ratio ds2gguf / cp" "$(python3 -c "print(f'{$ours/$cpt:.2f}')")"
     if have_lab; then

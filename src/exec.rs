@@ -9,7 +9,7 @@
 
 use crate::arch::deepseek2::{Source, SrcRef};
 use crate::checkpoint::safetensors::{Checkpoint, Dtype};
-use crate::gguf::{DEFAULT_ALIGNMENT, pad_to};
+use crate::gguf::{DEFAULT_ALIGNMENT, GgmlType, pad_to};
 use crate::plan::{Plan, PlannedTensor};
 use crate::quant::{self, float};
 use crate::{Error, Result};
@@ -256,6 +256,9 @@ fn produce(
     drop_cache: bool,
 ) -> Result<()> {
     let t: &PlannedTensor = &plan.tensors[it.tensor];
+    if copy_raw_rows(&plan.checkpoint, t, it.row0, it.nrows, out, drop_cache)? {
+        return Ok(());
+    }
     let ne0 = t.info.ne[0];
     let n = (it.nrows * ne0) as usize;
     let mut values = std::mem::take(&mut sc.values);
@@ -293,6 +296,91 @@ fn produce(
     Ok(())
 }
 
+/// Contiguous runs of source rows that make up output rows `row0..row0+nrows` of a tensor
+/// whose rows are plain source rows (everything but `attn_k_b`, which is a transpose):
+/// `(source, first source row, row count)` in output order.
+fn row_segments(t: &PlannedTensor, row0: u64, nrows: u64) -> Vec<(&SrcRef, u64, u64)> {
+    let mut segs = Vec::new();
+    let end = row0 + nrows;
+    let mut r = row0;
+    match &t.source {
+        Source::Rows(src) => segs.push((src, row0, nrows)),
+        Source::Stack(refs) => {
+            let rpe = t.info.ne[1];
+            while r < end {
+                let within = r % rpe;
+                let n = (rpe - within).min(end - r);
+                segs.push((&refs[(r / rpe) as usize], within, n));
+                r += n;
+            }
+        }
+        Source::KvbV { src, nope, v, .. } => {
+            while r < end {
+                let (h, j) = (r / v, r % v);
+                let n = (v - j).min(end - r);
+                segs.push((src, h * (nope + v) + nope + j, n));
+                r += n;
+            }
+        }
+        Source::KvbK { .. } => {}
+    }
+    segs
+}
+
+/// Copies output rows straight from the source bytes when the output type is the source's
+/// own 16/32-bit type and no value changes (no FP8 scale, no bf16 rounding, no transpose).
+/// bf16 NaNs are left to the decoding path, which quiets them as llama.cpp does. Returns
+/// false when the fast path does not apply.
+fn copy_raw_rows(
+    ck: &Checkpoint,
+    t: &PlannedTensor,
+    row0: u64,
+    nrows: u64,
+    out: &mut Vec<u8>,
+    drop_cache: bool,
+) -> Result<bool> {
+    if t.round_bf16 || matches!(t.source, Source::KvbK { .. }) {
+        return Ok(false);
+    }
+    let segs = row_segments(t, row0, nrows);
+    let same = |s: &SrcRef| {
+        let e = &ck.tensors[s.tensor];
+        s.scale.is_none()
+            && matches!(
+                (&e.dtype, t.info.ty),
+                (Dtype::F32, GgmlType::F32)
+                    | (Dtype::F16, GgmlType::F16)
+                    | (Dtype::BF16, GgmlType::BF16)
+            )
+    };
+    if !segs.iter().all(|(s, _, _)| same(s)) {
+        return Ok(false);
+    }
+    let row_bytes = t.info.ty.row_bytes(t.info.ne[0]).unwrap_or(0) as usize;
+    out.clear();
+    out.resize(row_bytes * nrows as usize, 0);
+    let mut o = 0usize;
+    for (src, r, n) in segs {
+        let e = &ck.tensors[src.tensor];
+        let shard = ck.shard_of(e);
+        let len = n as usize * row_bytes;
+        let pos = e.start + r * row_bytes as u64;
+        shard.read_at(&mut out[o..o + len], pos)?;
+        if drop_cache {
+            shard.dont_need(pos, len as u64);
+        }
+        o += len;
+    }
+    if t.info.ty == GgmlType::BF16
+        && out
+            .chunks_exact(2)
+            .any(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7fff > 0x7f80)
+    {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// Decodes output rows `row0..row0+nrows` of `t` into `out` (f32, row-major).
 fn fill_rows(
     ck: &Checkpoint,
@@ -305,50 +393,12 @@ fn fill_rows(
 ) -> Result<()> {
     let ne0 = t.info.ne[0] as usize;
     match &t.source {
-        Source::Rows(src) => read_rows(ck, src, row0, nrows, out, sc, drop_cache),
-        Source::Stack(refs) => {
-            let rpe = t.info.ne[1];
-            let mut r = row0;
-            let end = row0 + nrows;
+        Source::Rows(_) | Source::Stack(_) | Source::KvbV { .. } => {
             let mut o = 0usize;
-            while r < end {
-                let e = (r / rpe) as usize;
-                let within = r % rpe;
-                let n = (rpe - within).min(end - r);
-                read_rows(
-                    ck,
-                    &refs[e],
-                    within,
-                    n,
-                    &mut out[o..o + n as usize * ne0],
-                    sc,
-                    drop_cache,
-                )?;
-                o += n as usize * ne0;
-                r += n;
-            }
-            Ok(())
-        }
-        Source::KvbV { src, nope, v, .. } => {
-            let mut r = row0;
-            let end = row0 + nrows;
-            let mut o = 0usize;
-            while r < end {
-                let h = r / v;
-                let j = r % v;
-                let n = (v - j).min(end - r);
-                let src_row = h * (nope + v) + nope + j;
-                read_rows(
-                    ck,
-                    src,
-                    src_row,
-                    n,
-                    &mut out[o..o + n as usize * ne0],
-                    sc,
-                    drop_cache,
-                )?;
-                o += n as usize * ne0;
-                r += n;
+            for (src, r, n) in row_segments(t, row0, nrows) {
+                let len = n as usize * ne0;
+                read_rows(ck, src, r, n, &mut out[o..o + len], sc, drop_cache)?;
+                o += len;
             }
             Ok(())
         }

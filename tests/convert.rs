@@ -352,3 +352,39 @@ fn plan_reports_without_reading_data() {
         std::fs::metadata(&out).unwrap().len()
     );
 }
+
+#[test]
+fn bf16_copy_path_keeps_llama_nan_quieting() {
+    // a signalling bf16 NaN in the source: llama.cpp goes through f32 and quiets it (| 0x40)
+    let dir = synth(&SynthSpec {
+        shards: 1,
+        mtp: false,
+        ..SynthSpec::default()
+    });
+    let shard = dir.path().join("model.safetensors");
+    let ck = ds2gguf::checkpoint::safetensors::Checkpoint::open(dir.path()).unwrap();
+    let t = ck.get("model.layers.0.mlp.up_proj.weight").unwrap();
+    let pos = t.start as usize + 2 * 5;
+    drop(ck);
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes[pos..pos + 2].copy_from_slice(&0x7f81u16.to_le_bytes());
+    std::fs::write(&shard, bytes).unwrap();
+    let (_t, out) = out_path("m.gguf");
+    convert(dir.path(), &out, "bf16", &[]);
+    let f = read(&out);
+    let i = f
+        .tensors
+        .iter()
+        .position(|t| t.name == "blk.0.ffn_up.weight")
+        .unwrap();
+    let data = f.read_tensor_bytes(i).unwrap();
+    assert_eq!(u16::from_le_bytes([data[10], data[11]]), 0x7fc1);
+    // and the rest of the tensor is the source bytes unchanged
+    let (_, src) = source_f32(dir.path(), "model.layers.0.mlp.up_proj.weight");
+    let (_, got) = tensor_f32(&f, "blk.0.ffn_up.weight");
+    for (k, (a, b)) in got.iter().zip(&src).enumerate() {
+        if k != 5 {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+}
