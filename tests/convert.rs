@@ -388,3 +388,86 @@ fn bf16_copy_path_keeps_llama_nan_quieting() {
         }
     }
 }
+
+#[test]
+fn fp8_scale_variants() {
+    let spec = SynthSpec {
+        dtype: SynthDtype::Fp8,
+        shards: 1,
+        mtp: false,
+        hidden: 320,
+        ..SynthSpec::default()
+    };
+    let base = synth(&spec);
+    let (t, out) = out_path("base.gguf");
+    convert(base.path(), &out, "f32", &[]);
+    let want = read(&out);
+    let weight = "model.layers.0.mlp.up_proj.weight";
+
+    // 1. `weight_scale` instead of `weight_scale_inv`, an `input_scale` to ignore, scale_fmt ue8m0
+    let d = synth(&spec);
+    rewrite_shard(&d.path().join("model.safetensors"), |(n, dt, sh, b)| {
+        if n.ends_with("_scale_inv") {
+            vec![(n.replace("weight_scale_inv", "weight_scale"), dt, sh, b)]
+        } else if n == weight {
+            let is = (
+                format!("{}.input_scale", n.trim_end_matches(".weight")),
+                "F32".into(),
+                vec![1],
+                1f32.to_le_bytes().to_vec(),
+            );
+            vec![(n, dt, sh, b), is]
+        } else {
+            vec![(n, dt, sh, b)]
+        }
+    });
+    let cfgp = d.path().join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfgp).unwrap()).unwrap();
+    cfg["quantization_config"]["scale_fmt"] = serde_json::json!("ue8m0");
+    std::fs::write(&cfgp, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let o1 = t.path().join("v1.gguf");
+    convert(d.path(), &o1, "f32", &[]);
+    let got = read(&o1);
+    for (i, w) in want.tensors.iter().enumerate() {
+        let j = got.tensors.iter().position(|g| g.name == w.name).unwrap();
+        assert_eq!(
+            got.read_tensor_bytes(j).unwrap(),
+            want.read_tensor_bytes(i).unwrap(),
+            "{}",
+            w.name
+        );
+    }
+
+    // 2. scales stored as F8_E8M0 (powers of two): value = fp8 × 2^(b − 127)
+    let d = synth(&spec);
+    let mut codes: Vec<u8> = Vec::new();
+    rewrite_shard(&d.path().join("model.safetensors"), |(n, dt, sh, b)| {
+        if n == format!("{weight}_scale_inv") {
+            codes = b
+                .chunks_exact(4)
+                .map(|c| {
+                    (f32::from_le_bytes(c.try_into().unwrap()).log2().round() as i32 + 127) as u8
+                })
+                .collect();
+            vec![(n, "F8_E8M0".into(), sh, codes.clone())]
+        } else {
+            vec![(n, dt, sh, b)]
+        }
+    });
+    let o2 = t.path().join("v2.gguf");
+    convert(d.path(), &o2, "f32", &[]);
+    let got = read(&o2);
+    let ck = ds2gguf::checkpoint::safetensors::Checkpoint::open(d.path()).unwrap();
+    let w = ck.get(weight).unwrap();
+    let mut raw = vec![0u8; w.len as usize];
+    ck.shard_of(w).read_at(&mut raw, w.start).unwrap();
+    let cols = w.shape[1] as usize;
+    let scols = cols.div_ceil(128);
+    let (_, vals) = tensor_f32(&got, "blk.0.ffn_up.weight");
+    for (i, q) in raw.iter().enumerate() {
+        let (r, c) = (i / cols, i % cols);
+        let s = 2f32.powi(codes[(r / 128) * scols + c / 128] as i32 - 127);
+        assert_eq!(vals[i], float::E4M3FN_LUT[*q as usize] * s, "element {i}");
+    }
+}

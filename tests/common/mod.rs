@@ -125,3 +125,62 @@ pub fn ls(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// One tensor of a shard being rewritten: name, dtype, shape, data bytes.
+pub type RawTensor = (String, String, Vec<u64>, Vec<u8>);
+
+/// Rewrites the shard at `path`: `f` receives every tensor and returns what to store instead
+/// (nothing, itself, or several). The index beside it, if any, is updated to match.
+pub fn rewrite_shard(path: &Path, mut f: impl FnMut(RawTensor) -> Vec<RawTensor>) {
+    use serde_json::{Value as Json, json};
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let h: Json = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let mut old_names = Vec::new();
+    let mut out: Vec<RawTensor> = Vec::new();
+    for (name, v) in h.as_object().unwrap() {
+        if name == "__metadata__" {
+            continue;
+        }
+        old_names.push(name.clone());
+        let b = v["data_offsets"][0].as_u64().unwrap() as usize;
+        let e = v["data_offsets"][1].as_u64().unwrap() as usize;
+        let shape = v["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        out.extend(f((
+            name.clone(),
+            v["dtype"].as_str().unwrap().to_string(),
+            shape,
+            data[b..e].to_vec(),
+        )));
+    }
+    let mut hdr = serde_json::Map::new();
+    let mut body = Vec::new();
+    for (name, dtype, shape, d) in &out {
+        hdr.insert(name.clone(), json!({"dtype": dtype, "shape": shape, "data_offsets": [body.len(), body.len() + d.len()]}));
+        body.extend_from_slice(d);
+    }
+    let hb = serde_json::to_vec(&Json::Object(hdr)).unwrap();
+    let mut file = (hb.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&hb);
+    file.extend_from_slice(&body);
+    std::fs::write(path, file).unwrap();
+    let idx = path.parent().unwrap().join("model.safetensors.index.json");
+    if idx.exists() {
+        let mut v: Json = serde_json::from_slice(&std::fs::read(&idx).unwrap()).unwrap();
+        let fname = path.file_name().unwrap().to_string_lossy().into_owned();
+        let wm = v["weight_map"].as_object_mut().unwrap();
+        for n in old_names {
+            wm.remove(&n);
+        }
+        for (name, ..) in &out {
+            wm.insert(name.clone(), Json::String(fname.clone()));
+        }
+        std::fs::write(&idx, serde_json::to_vec(&v).unwrap()).unwrap();
+    }
+}
