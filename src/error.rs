@@ -39,6 +39,9 @@ pub enum Error {
     /// A bad command-line request (unknown type, conflicting options).
     #[error("{0}")]
     Usage(String),
+    /// Several independent problems, all found before stopping.
+    #[error("{} problems:\n{}", .0.len(), .0.iter().take(50).map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<Error>),
     /// The conversion was cancelled by a signal.
     #[error("interrupted")]
     Interrupted,
@@ -59,6 +62,14 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             msg: msg.into(),
         }
+    }
+
+    /// One error for a list of problems (the error itself when there is only one).
+    pub fn many(mut problems: Vec<Error>) -> Error {
+        if problems.len() == 1 {
+            return problems.remove(0);
+        }
+        Error::Many(problems)
     }
 
     /// A problem with `tensor` in `path`.

@@ -514,3 +514,23 @@ fn plan_fails_with_same_message() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("model-00002-of-00003.safetensors"));
 }
+
+#[test]
+fn plan_reports_every_tensor_problem_at_once() {
+    let d = tiny();
+    let (a, b) = (
+        "model.layers.0.mlp.up_proj.weight",
+        "model.layers.2.self_attn.o_proj.weight",
+    );
+    for name in [a, b] {
+        let p = shard_with(d.path(), name);
+        edit_header(&p, |h| h.get_mut(name).unwrap()["dtype"] = json!("I16"));
+    }
+    let o = bin().arg("plan").arg(d.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("2 problems") && e.contains(a) && e.contains(b),
+        "{e}"
+    );
+}

@@ -545,155 +545,167 @@ pub fn map_tensors(
     let mut out: Vec<MappedTensor> = Vec::new();
     let mut experts: HashMap<u64, Vec<[Option<usize>; 3]>> = HashMap::new();
     let mut expert_count: HashMap<u64, u64> = HashMap::new();
+    let mut problems: Vec<Error> = Vec::new();
     for (idx, t) in ck.tensors.iter().enumerate() {
-        let path = &ck.shards[t.shard].path;
-        let Some(role) = role(cfg, &t.name) else {
-            return Err(Error::bad_tensor(
-                path,
-                &t.name,
-                "unexpected tensor: not part of a DeepSeek V2/V3 checkpoint as config.json describes it",
-            ));
-        };
-        match role {
-            Role::Aux | Role::Skip => {}
-            Role::Plain(name) => {
-                let want = expected_shape(cfg, &name).ok_or_else(|| {
-                    Error::bad_tensor(
-                        path,
-                        &t.name,
-                        "unexpected tensor for this config.json (e.g. q_proj with q_lora_rank set)",
-                    )
-                })?;
-                let layer = name
-                    .strip_prefix("blk.")
-                    .and_then(|r| r.split('.').next())
-                    .and_then(|l| l.parse::<u64>().ok());
-                if let Some(l) = layer {
-                    let dense_name = matches!(
-                        name.rsplit('.').nth(1),
-                        Some("ffn_gate" | "ffn_up" | "ffn_down")
-                    );
-                    let moe_name = name.contains("_shexp")
-                        || name.contains("ffn_gate_inp")
-                        || name.contains("exp_probs_b");
-                    if (dense_name && !cfg.is_dense_layer(l)) || (moe_name && cfg.is_dense_layer(l))
-                    {
+        let mut step = || -> Result<()> {
+            let path = &ck.shards[t.shard].path;
+            let Some(role) = role(cfg, &t.name) else {
+                return Err(Error::bad_tensor(
+                    path,
+                    &t.name,
+                    "unexpected tensor: not part of a DeepSeek V2/V3 checkpoint as config.json describes it",
+                ));
+            };
+            match role {
+                Role::Aux | Role::Skip => {}
+                Role::Plain(name) => {
+                    let want = expected_shape(cfg, &name).ok_or_else(|| {
+                            Error::bad_tensor(
+                                path,
+                                &t.name,
+                                "unexpected tensor for this config.json (e.g. q_proj with q_lora_rank set)",
+                            )
+                        })?;
+                    let layer = name
+                        .strip_prefix("blk.")
+                        .and_then(|r| r.split('.').next())
+                        .and_then(|l| l.parse::<u64>().ok());
+                    if let Some(l) = layer {
+                        let dense_name = matches!(
+                            name.rsplit('.').nth(1),
+                            Some("ffn_gate" | "ffn_up" | "ffn_down")
+                        );
+                        let moe_name = name.contains("_shexp")
+                            || name.contains("ffn_gate_inp")
+                            || name.contains("exp_probs_b");
+                        if (dense_name && !cfg.is_dense_layer(l))
+                            || (moe_name && cfg.is_dense_layer(l))
+                        {
+                            return Err(Error::bad_tensor(
+                                path,
+                                &t.name,
+                                format!(
+                                    "layer {l} is {} per config.json (first_k_dense_replace = {})",
+                                    if cfg.is_dense_layer(l) {
+                                        "dense"
+                                    } else {
+                                        "MoE"
+                                    },
+                                    cfg.n_dense_lead
+                                ),
+                            ));
+                        }
+                    }
+                    check_shape(ck, t, &want)?;
+                    let src = src_ref(ck, cfg, idx)?;
+                    let ne: Vec<u64> = t.shape.iter().rev().copied().collect();
+                    out.push(MappedTensor {
+                        name,
+                        ne,
+                        source: Source::Rows(src),
+                    });
+                }
+                Role::KvB { layer } => {
+                    let (h, nope, v, r) =
+                        (cfg.n_head_kv, cfg.qk_nope, cfg.v_head, cfg.kv_lora_rank);
+                    check_shape(ck, t, &[h * (nope + v), r])?;
+                    let src = src_ref(ck, cfg, idx)?;
+                    match layout {
+                        Layout::Mla => {
+                            out.push(MappedTensor {
+                                name: format!("blk.{layer}.attn_k_b.weight"),
+                                ne: vec![nope, r, h],
+                                source: Source::KvbK {
+                                    src: src.clone(),
+                                    heads: h,
+                                    nope,
+                                    v,
+                                    rank: r,
+                                },
+                            });
+                            out.push(MappedTensor {
+                                name: format!("blk.{layer}.attn_v_b.weight"),
+                                ne: vec![r, v, h],
+                                source: Source::KvbV {
+                                    src,
+                                    heads: h,
+                                    nope,
+                                    v,
+                                    rank: r,
+                                },
+                            });
+                        }
+                        Layout::Legacy => out.push(MappedTensor {
+                            name: format!("blk.{layer}.attn_kv_b.weight"),
+                            ne: vec![r, h * (nope + v)],
+                            source: Source::Rows(src),
+                        }),
+                    }
+                }
+                Role::Expert { layer, e, proj } => {
+                    if cfg.is_dense_layer(layer) {
                         return Err(Error::bad_tensor(
                             path,
                             &t.name,
                             format!(
-                                "layer {l} is {} per config.json (first_k_dense_replace = {})",
-                                if cfg.is_dense_layer(l) {
-                                    "dense"
-                                } else {
-                                    "MoE"
-                                },
+                                "layer {layer} is dense per config.json (first_k_dense_replace = {})",
                                 cfg.n_dense_lead
                             ),
                         ));
                     }
-                }
-                check_shape(ck, t, &want)?;
-                let src = src_ref(ck, cfg, idx)?;
-                let ne: Vec<u64> = t.shape.iter().rev().copied().collect();
-                out.push(MappedTensor {
-                    name,
-                    ne,
-                    source: Source::Rows(src),
-                });
-            }
-            Role::KvB { layer } => {
-                let (h, nope, v, r) = (cfg.n_head_kv, cfg.qk_nope, cfg.v_head, cfg.kv_lora_rank);
-                check_shape(ck, t, &[h * (nope + v), r])?;
-                let src = src_ref(ck, cfg, idx)?;
-                match layout {
-                    Layout::Mla => {
-                        out.push(MappedTensor {
-                            name: format!("blk.{layer}.attn_k_b.weight"),
-                            ne: vec![nope, r, h],
-                            source: Source::KvbK {
-                                src: src.clone(),
-                                heads: h,
-                                nope,
-                                v,
-                                rank: r,
-                            },
-                        });
-                        out.push(MappedTensor {
-                            name: format!("blk.{layer}.attn_v_b.weight"),
-                            ne: vec![r, v, h],
-                            source: Source::KvbV {
-                                src,
-                                heads: h,
-                                nope,
-                                v,
-                                rank: r,
-                            },
-                        });
+                    if e >= n_expert {
+                        return Err(Error::bad_tensor(
+                            path,
+                            &t.name,
+                            format!(
+                                "expert {e} is out of range: config.json says n_routed_experts = {n_expert}"
+                            ),
+                        ));
                     }
-                    Layout::Legacy => out.push(MappedTensor {
-                        name: format!("blk.{layer}.attn_kv_b.weight"),
-                        ne: vec![r, h * (nope + v)],
-                        source: Source::Rows(src),
-                    }),
-                }
-            }
-            Role::Expert { layer, e, proj } => {
-                if cfg.is_dense_layer(layer) {
-                    return Err(Error::bad_tensor(
-                        path,
-                        &t.name,
-                        format!(
-                            "layer {layer} is dense per config.json (first_k_dense_replace = {})",
-                            cfg.n_dense_lead
-                        ),
-                    ));
-                }
-                if e >= n_expert {
-                    return Err(Error::bad_tensor(
-                        path,
-                        &t.name,
-                        format!(
-                            "expert {e} is out of range: config.json says n_routed_experts = {n_expert}"
-                        ),
-                    ));
-                }
-                let want = if proj == 0 {
-                    [cfg.n_embd, cfg.n_ff_exp]
-                } else {
-                    [cfg.n_ff_exp, cfg.n_embd]
-                };
-                check_shape(ck, t, &want)?;
-                let slots = experts
-                    .entry(layer)
-                    .or_insert_with(|| vec![[None; 3]; n_expert as usize]);
-                slots[e as usize][proj] = Some(idx);
-                let c = expert_count.entry(layer).or_insert(0);
-                *c += 1;
-                if *c == 3 * n_expert {
-                    let slots = experts.remove(&layer).unwrap_or_default();
-                    for (p, pname) in EXPERT_PROJ.iter().enumerate() {
-                        let mut refs = Vec::with_capacity(slots.len());
-                        for s in &slots {
-                            let i = s[p].ok_or_else(|| {
-                                Error::bad_tensor(path, &t.name, "expert set incomplete")
-                            })?;
-                            refs.push(src_ref(ck, cfg, i)?);
+                    let want = if proj == 0 {
+                        [cfg.n_embd, cfg.n_ff_exp]
+                    } else {
+                        [cfg.n_ff_exp, cfg.n_embd]
+                    };
+                    check_shape(ck, t, &want)?;
+                    let slots = experts
+                        .entry(layer)
+                        .or_insert_with(|| vec![[None; 3]; n_expert as usize]);
+                    slots[e as usize][proj] = Some(idx);
+                    let c = expert_count.entry(layer).or_insert(0);
+                    *c += 1;
+                    if *c == 3 * n_expert {
+                        let slots = experts.remove(&layer).unwrap_or_default();
+                        for (p, pname) in EXPERT_PROJ.iter().enumerate() {
+                            let mut refs = Vec::with_capacity(slots.len());
+                            for s in &slots {
+                                let i = s[p].ok_or_else(|| {
+                                    Error::bad_tensor(path, &t.name, "expert set incomplete")
+                                })?;
+                                refs.push(src_ref(ck, cfg, i)?);
+                            }
+                            let (rows, cols) = if p == 0 {
+                                (cfg.n_embd, cfg.n_ff_exp)
+                            } else {
+                                (cfg.n_ff_exp, cfg.n_embd)
+                            };
+                            out.push(MappedTensor {
+                                name: format!("blk.{layer}.ffn_{pname}_exps.weight"),
+                                ne: vec![cols, rows, n_expert],
+                                source: Source::Stack(refs),
+                            });
                         }
-                        let (rows, cols) = if p == 0 {
-                            (cfg.n_embd, cfg.n_ff_exp)
-                        } else {
-                            (cfg.n_ff_exp, cfg.n_embd)
-                        };
-                        out.push(MappedTensor {
-                            name: format!("blk.{layer}.ffn_{pname}_exps.weight"),
-                            ne: vec![cols, rows, n_expert],
-                            source: Source::Stack(refs),
-                        });
                     }
                 }
             }
+            Ok(())
+        };
+        if let Err(e) = step() {
+            problems.push(e);
         }
+    }
+    if !problems.is_empty() {
+        return Err(Error::many(problems));
     }
     // completeness
     let present: std::collections::HashSet<&str> = out.iter().map(|t| t.name.as_str()).collect();
