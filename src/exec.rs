@@ -453,13 +453,9 @@ fn read_rows(
     let b = &sc.bytes;
     debug_assert_eq!(out.len(), (nrows * cols) as usize);
     match t.dtype {
-        Dtype::F32 => {
-            for (o, c) in out.iter_mut().zip(b.chunks_exact(4)) {
-                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            }
+        Dtype::F32 | Dtype::BF16 | Dtype::F16 => {
+            decode_floats(&t.dtype, b, out);
         }
-        Dtype::BF16 => float::bf16_bytes_to_f32(b, out),
-        Dtype::F16 => float::f16_bytes_to_f32(b, out),
         Dtype::F8E4M3 => {
             let Some(si) = src.scale else {
                 return Err(Error::bad_tensor(
@@ -480,26 +476,12 @@ fn read_rows(
                 .read_at(&mut sc.scale_bytes, s.start + sr0 * scols * sbpe)?;
             sc.scales.resize(((sr1 - sr0) * scols) as usize, 0.0);
             let sb = &sc.scale_bytes;
-            match s.dtype {
-                Dtype::F32 => {
-                    for (o, c) in sc.scales.iter_mut().zip(sb.chunks_exact(4)) {
-                        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                    }
-                }
-                Dtype::BF16 => float::bf16_bytes_to_f32(sb, &mut sc.scales),
-                Dtype::F16 => float::f16_bytes_to_f32(sb, &mut sc.scales),
-                Dtype::F8E8M0 => {
-                    for (o, c) in sc.scales.iter_mut().zip(sb) {
-                        *o = float::e8m0_to_f32(*c);
-                    }
-                }
-                _ => {
-                    return Err(Error::bad_tensor(
-                        &ck.shard_of(s).path,
-                        &s.name,
-                        "unsupported scale dtype",
-                    ));
-                }
+            if !decode_floats(&s.dtype, sb, &mut sc.scales) {
+                return Err(Error::bad_tensor(
+                    &ck.shard_of(s).path,
+                    &s.name,
+                    "unsupported scale dtype",
+                ));
             }
             let cols_u = cols as usize;
             let bc = block.1 as usize;
@@ -527,4 +509,24 @@ fn read_rows(
         }
     }
     Ok(())
+}
+
+/// Decodes little-endian F32, BF16, F16 or E8M0 values; false for any other dtype.
+fn decode_floats(dtype: &Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
+    match dtype {
+        Dtype::F32 => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+        Dtype::BF16 => float::bf16_bytes_to_f32(bytes, out),
+        Dtype::F16 => float::f16_bytes_to_f32(bytes, out),
+        Dtype::F8E8M0 => {
+            for (o, c) in out.iter_mut().zip(bytes) {
+                *o = float::e8m0_to_f32(*c);
+            }
+        }
+        _ => return false,
+    }
+    true
 }

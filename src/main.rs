@@ -295,22 +295,10 @@ fn synth_preset(name: &str) -> Result<SynthSpec> {
             ..d
         },
         "v3-full" => SynthSpec {
-            hidden: 7168,
             layers: 61,
             dense_layers: 3,
-            experts: 256,
-            experts_used: 8,
-            moe_ff: 2048,
-            ff: 18432,
-            heads: 128,
-            q_lora: Some(1536),
-            kv_lora: 512,
-            nope: 128,
-            rope: 64,
-            v: 128,
-            vocab: 129280,
             shards: 163,
-            ..d
+            ..synth_preset("v3-slice")?
         },
         o => {
             return Err(Error::Usage(format!(
