@@ -507,6 +507,7 @@ fn quantize_k4_common(
 
 /// Q2_K: 16 sub-blocks of 16 with 2-bit levels, each with a 4-bit scale and 4-bit min relative
 /// to the super-block `d` / `dmin`.
+#[inline(always)]
 pub fn quantize_row_q2_k(x: &[f32], out: &mut [u8]) {
     check_sizes(x.len(), out.len(), Q2_K_BYTES);
     const Q4SCALE: f32 = 15.0;
@@ -622,6 +623,7 @@ pub fn dequantize_row_q2_k(data: &[u8], out: &mut [f32]) {
 
 /// Q3_K: 16 sub-blocks of 16 with signed 3-bit levels (low 2 bits in `qs`, high bit in
 /// `hmask`) and signed 6-bit sub-block scales relative to the super-block `d`.
+#[inline(always)]
 pub fn quantize_row_q3_k(x: &[f32], out: &mut [u8]) {
     check_sizes(x.len(), out.len(), Q3_K_BYTES);
     for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(Q3_K_BYTES)) {
@@ -734,6 +736,7 @@ pub fn dequantize_row_q3_k(data: &[u8], out: &mut [f32]) {
 
 /// Q4_K: 8 sub-blocks of 32 with 4-bit levels, 6-bit scales and mins relative to the
 /// super-block `d` / `dmin`.
+#[inline(always)]
 pub fn quantize_row_q4_k(x: &[f32], out: &mut [u8]) {
     check_sizes(x.len(), out.len(), Q4_K_BYTES);
     for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(Q4_K_BYTES)) {
@@ -781,6 +784,7 @@ pub fn dequantize_row_q4_k(data: &[u8], out: &mut [f32]) {
 }
 
 /// Q5_K: as Q4_K with 5-bit levels; the fifth bits go to `qh`.
+#[inline(always)]
 pub fn quantize_row_q5_k(x: &[f32], out: &mut [u8]) {
     check_sizes(x.len(), out.len(), Q5_K_BYTES);
     for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(Q5_K_BYTES)) {
@@ -848,6 +852,7 @@ pub fn dequantize_row_q5_k(data: &[u8], out: &mut [f32]) {
 
 /// Q6_K: 16 sub-blocks of 16 with signed 6-bit levels (low nibbles in `ql`, high two bits in
 /// `qh`) and signed 8-bit scales relative to the super-block `d`.
+#[inline(always)]
 pub fn quantize_row_q6_k(x: &[f32], out: &mut [u8]) {
     check_sizes(x.len(), out.len(), Q6_K_BYTES);
     for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(Q6_K_BYTES)) {
