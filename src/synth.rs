@@ -606,6 +606,10 @@ fn write_tokenizer(dir: &Path) -> Result<()> {
     ];
     let b2u = byte_to_unicode();
     let mut vocab = serde_json::Map::new();
+    // the special tokens are in the model vocabulary too, as in DeepSeek's tokenizer.json
+    for (i, sp) in specials.iter().enumerate() {
+        vocab.insert(sp.to_string(), json!(i));
+    }
     let mut id = specials.len() as u64;
     for c in b2u {
         vocab.insert(c.to_string(), json!(id));

@@ -471,3 +471,27 @@ fn fp8_scale_variants() {
         assert_eq!(vals[i], float::E4M3FN_LUT[*q as usize] * s, "element {i}");
     }
 }
+
+#[test]
+fn synth_tokenizer_specials_are_control_tokens() {
+    let dir = synth(&SynthSpec {
+        shards: 1,
+        ..SynthSpec::default()
+    });
+    let (_t, out) = out_path("m.gguf");
+    convert(dir.path(), &out, "q8_0", &[]);
+    let f = read(&out);
+    let Value::Array(ds2gguf::gguf::Array::String(tokens)) = kv(&f, "tokenizer.ggml.tokens") else {
+        panic!()
+    };
+    let Value::Array(ds2gguf::gguf::Array::I32(types)) = kv(&f, "tokenizer.ggml.token_type") else {
+        panic!()
+    };
+    assert_eq!(tokens.len(), 1024);
+    assert_eq!(tokens[0], "<｜begin▁of▁sentence｜>");
+    assert_eq!(tokens[1], "<｜end▁of▁sentence｜>");
+    assert_eq!(&types[..4], &[3, 3, 3, 1]);
+    assert_eq!(tokens[1023], "[PAD1023]");
+    assert_eq!(types[1023], 5);
+    assert_eq!(kv(&f, "tokenizer.ggml.bos_token_id"), &Value::U32(0));
+}
