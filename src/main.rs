@@ -240,6 +240,16 @@ fn run(cli: Cli) -> Result<()> {
 
 fn synth_preset(name: &str) -> Result<SynthSpec> {
     let d = SynthSpec::default();
+    // DeepSeek-V3's attention widths and vocabulary, shared by the large presets
+    let v3_widths = SynthSpec {
+        q_lora: Some(1536),
+        kv_lora: 512,
+        nope: 128,
+        rope: 64,
+        v: 128,
+        vocab: 129280,
+        ..SynthSpec::default()
+    };
     Ok(match name {
         "tiny" => d,
         "small" => SynthSpec {
@@ -267,14 +277,8 @@ fn synth_preset(name: &str) -> Result<SynthSpec> {
             moe_ff: 1408,
             ff: 10944,
             heads: 16,
-            q_lora: Some(1536),
-            kv_lora: 512,
-            nope: 128,
-            rope: 64,
-            v: 128,
-            vocab: 129280,
             shards: 4,
-            ..d
+            ..v3_widths
         },
         "v3-slice" => SynthSpec {
             hidden: 7168,
@@ -285,14 +289,8 @@ fn synth_preset(name: &str) -> Result<SynthSpec> {
             moe_ff: 2048,
             ff: 18432,
             heads: 128,
-            q_lora: Some(1536),
-            kv_lora: 512,
-            nope: 128,
-            rope: 64,
-            v: 128,
-            vocab: 129280,
             shards: 8,
-            ..d
+            ..v3_widths
         },
         "v3-full" => SynthSpec {
             layers: 61,

@@ -953,20 +953,13 @@ mod tests {
     use crate::gguf::GgmlType;
     use crate::quant::legacy::test_support::{
         Golden, check_dequantize, check_fuzz, check_quantize, check_roundtrip, fuzz_input,
+        golden_case,
     };
 
+    /// One golden case of this module's block size (the data files live in tests/data/quant).
     macro_rules! golden {
         ($name:literal, $q:ident, $dq:ident, $bytes:expr) => {
-            Golden {
-                name: $name,
-                block_elems: QK_K,
-                block_bytes: $bytes,
-                quantize: $q,
-                dequantize: $dq,
-                quantized: include_bytes!(concat!("../../tests/data/quant/", $name, ".bin")),
-                rnd_blocks: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".bin")),
-                rnd_decoded: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".f32")),
-            }
+            golden_case!($name, $q, $dq, QK_K, $bytes)
         };
     }
 

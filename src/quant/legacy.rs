@@ -286,6 +286,23 @@ pub fn dequantize_row_q5_1(data: &[u8], out: &mut [f32]) {
 /// Helpers shared by the quantizer tests of this module and of `kquants`.
 #[cfg(test)]
 pub(crate) mod test_support {
+    /// A [`Golden`] case named `$name`, with its committed data files.
+    macro_rules! golden_case {
+        ($name:literal, $q:ident, $dq:ident, $elems:expr, $bytes:expr) => {
+            Golden {
+                name: $name,
+                block_elems: $elems,
+                block_bytes: $bytes,
+                quantize: $q,
+                dequantize: $dq,
+                quantized: include_bytes!(concat!("../../tests/data/quant/", $name, ".bin")),
+                rnd_blocks: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".bin")),
+                rnd_decoded: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".f32")),
+            }
+        };
+    }
+    pub(crate) use golden_case;
+
     /// Golden inputs: `NCASES` rows of `CASE_LEN` floats (zeros, constants, huge and tiny
     /// magnitudes, random data, an outlier, exact ties, extreme/subnormal values).
     pub const NCASES: usize = 13;
@@ -602,22 +619,15 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::{
         Golden, check_dequantize, check_fuzz, check_quantize, check_roundtrip, fuzz_input,
+        golden_case,
     };
     use super::*;
     use crate::gguf::GgmlType;
 
+    /// One golden case of this module's block size (the data files live in tests/data/quant).
     macro_rules! golden {
         ($name:literal, $q:ident, $dq:ident, $bytes:expr) => {
-            Golden {
-                name: $name,
-                block_elems: QK,
-                block_bytes: $bytes,
-                quantize: $q,
-                dequantize: $dq,
-                quantized: include_bytes!(concat!("../../tests/data/quant/", $name, ".bin")),
-                rnd_blocks: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".bin")),
-                rnd_decoded: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".f32")),
-            }
+            golden_case!($name, $q, $dq, QK, $bytes)
         };
     }
 
