@@ -4,6 +4,8 @@
 //! tokenizer with DeepSeek-V3's pre-tokenizer. Used by `ds2gguf synth`, the tests and the
 //! benchmarks, so nobody needs a 700 GB download to try the converter.
 
+use crate::arch::{self, TensorKind};
+use crate::checkpoint::config::RawConfig;
 use crate::{Error, Result};
 use serde_json::{Value as Json, json};
 use std::fs::File;
@@ -98,169 +100,136 @@ impl Default for SynthSpec {
     }
 }
 
-/// What a tensor holds, for choosing values and storage.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Norm,
-    Bias,
-    Router,
-    Embed,
-    Linear,
+/// The named shapes of `ds2gguf synth --preset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynthPreset {
+    /// A few MB: 3 layers, 8 experts, hidden 256 (the default).
+    Tiny,
+    /// 4 layers, 16 experts, hidden 512.
+    Small,
+    /// About 7 GB of BF16, like the conformance lab's `medium`.
+    Medium,
+    /// DeepSeek-V3's real widths with one MoE layer of 256 experts.
+    V3Slice,
+    /// All of DeepSeek-V3 671B (use `sparse`).
+    V3Full,
 }
 
-struct Planned {
-    name: String,
-    shape: Vec<u64>,
-    kind: Kind,
-}
+impl SynthPreset {
+    /// Every preset, in size order.
+    pub const ALL: [SynthPreset; 5] = [
+        SynthPreset::Tiny,
+        SynthPreset::Small,
+        SynthPreset::Medium,
+        SynthPreset::V3Slice,
+        SynthPreset::V3Full,
+    ];
 
-fn tensor_list(s: &SynthSpec) -> Vec<Planned> {
-    let mut v = Vec::new();
-    let mut add = |name: String, shape: Vec<u64>, kind: Kind| v.push(Planned { name, shape, kind });
-    let (e, h) = (s.hidden, s.heads);
-    add(
-        "model.embed_tokens.weight".into(),
-        vec![s.vocab, e],
-        Kind::Embed,
-    );
-    add("model.norm.weight".into(), vec![e], Kind::Norm);
-    add("lm_head.weight".into(), vec![s.vocab, e], Kind::Embed);
-    let n = s.layers + s.mtp as u64;
-    for l in 0..n {
-        let p = format!("model.layers.{l}.");
-        add(format!("{p}input_layernorm.weight"), vec![e], Kind::Norm);
-        add(
-            format!("{p}post_attention_layernorm.weight"),
-            vec![e],
-            Kind::Norm,
-        );
-        match s.q_lora {
-            Some(q) => {
-                add(
-                    format!("{p}self_attn.q_a_proj.weight"),
-                    vec![q, e],
-                    Kind::Linear,
-                );
-                add(
-                    format!("{p}self_attn.q_a_layernorm.weight"),
-                    vec![q],
-                    Kind::Norm,
-                );
-                add(
-                    format!("{p}self_attn.q_b_proj.weight"),
-                    vec![h * (s.nope + s.rope), q],
-                    Kind::Linear,
-                );
-            }
-            None => add(
-                format!("{p}self_attn.q_proj.weight"),
-                vec![h * (s.nope + s.rope), e],
-                Kind::Linear,
-            ),
-        }
-        add(
-            format!("{p}self_attn.kv_a_proj_with_mqa.weight"),
-            vec![s.kv_lora + s.rope, e],
-            Kind::Linear,
-        );
-        add(
-            format!("{p}self_attn.kv_a_layernorm.weight"),
-            vec![s.kv_lora],
-            Kind::Norm,
-        );
-        add(
-            format!("{p}self_attn.kv_b_proj.weight"),
-            vec![h * (s.nope + s.v), s.kv_lora],
-            Kind::Linear,
-        );
-        add(
-            format!("{p}self_attn.o_proj.weight"),
-            vec![e, h * s.v],
-            Kind::Linear,
-        );
-        if l < s.dense_layers {
-            add(
-                format!("{p}mlp.gate_proj.weight"),
-                vec![s.ff, e],
-                Kind::Linear,
-            );
-            add(
-                format!("{p}mlp.up_proj.weight"),
-                vec![s.ff, e],
-                Kind::Linear,
-            );
-            add(
-                format!("{p}mlp.down_proj.weight"),
-                vec![e, s.ff],
-                Kind::Linear,
-            );
-        } else {
-            add(
-                format!("{p}mlp.gate.weight"),
-                vec![s.experts, e],
-                Kind::Router,
-            );
-            if s.v3 {
-                add(
-                    format!("{p}mlp.gate.e_score_correction_bias"),
-                    vec![s.experts],
-                    Kind::Bias,
-                );
-            }
-            for x in 0..s.experts {
-                add(
-                    format!("{p}mlp.experts.{x}.gate_proj.weight"),
-                    vec![s.moe_ff, e],
-                    Kind::Linear,
-                );
-                add(
-                    format!("{p}mlp.experts.{x}.up_proj.weight"),
-                    vec![s.moe_ff, e],
-                    Kind::Linear,
-                );
-                add(
-                    format!("{p}mlp.experts.{x}.down_proj.weight"),
-                    vec![e, s.moe_ff],
-                    Kind::Linear,
-                );
-            }
-            if s.shared > 0 {
-                let f = s.moe_ff * s.shared;
-                add(
-                    format!("{p}mlp.shared_experts.gate_proj.weight"),
-                    vec![f, e],
-                    Kind::Linear,
-                );
-                add(
-                    format!("{p}mlp.shared_experts.up_proj.weight"),
-                    vec![f, e],
-                    Kind::Linear,
-                );
-                add(
-                    format!("{p}mlp.shared_experts.down_proj.weight"),
-                    vec![e, f],
-                    Kind::Linear,
-                );
-            }
-        }
-        if l >= s.layers {
-            add(
-                format!("{p}embed_tokens.weight"),
-                vec![s.vocab, e],
-                Kind::Embed,
-            );
-            add(format!("{p}enorm.weight"), vec![e], Kind::Norm);
-            add(format!("{p}hnorm.weight"), vec![e], Kind::Norm);
-            add(format!("{p}eh_proj.weight"), vec![e, 2 * e], Kind::Linear);
-            add(format!("{p}shared_head.norm.weight"), vec![e], Kind::Norm);
-            add(
-                format!("{p}shared_head.head.weight"),
-                vec![s.vocab, e],
-                Kind::Embed,
-            );
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SynthPreset::Tiny => "tiny",
+            SynthPreset::Small => "small",
+            SynthPreset::Medium => "medium",
+            SynthPreset::V3Slice => "v3-slice",
+            SynthPreset::V3Full => "v3-full",
         }
     }
-    v
+
+    /// One line on what the preset is.
+    pub fn help(self) -> &'static str {
+        match self {
+            SynthPreset::Tiny => "a few MB: 3 layers, 8 experts, hidden 256",
+            SynthPreset::Small => "4 layers, 16 experts, hidden 512",
+            SynthPreset::Medium => "about 7 GB of BF16 (like the lab's medium)",
+            SynthPreset::V3Slice => "DeepSeek-V3 widths, one 256-expert MoE layer",
+            SynthPreset::V3Full => "all of DeepSeek-V3 671B (use --sparse)",
+        }
+    }
+
+    /// The spec of this preset.
+    pub fn spec(self) -> SynthSpec {
+        let d = SynthSpec::default();
+        // DeepSeek-V3's attention widths and vocabulary, shared by the large presets
+        let v3_widths = SynthSpec {
+            q_lora: Some(1536),
+            kv_lora: 512,
+            nope: 128,
+            rope: 64,
+            v: 128,
+            vocab: 129280,
+            ..SynthSpec::default()
+        };
+        match self {
+            SynthPreset::Tiny => d,
+            SynthPreset::Small => SynthSpec {
+                hidden: 512,
+                layers: 4,
+                experts: 16,
+                experts_used: 4,
+                moe_ff: 256,
+                ff: 1024,
+                heads: 8,
+                q_lora: Some(256),
+                kv_lora: 128,
+                nope: 64,
+                rope: 32,
+                v: 64,
+                vocab: 4096,
+                ..d
+            },
+            SynthPreset::Medium => SynthSpec {
+                hidden: 2048,
+                layers: 4,
+                dense_layers: 1,
+                experts: 64,
+                experts_used: 6,
+                moe_ff: 1408,
+                ff: 10944,
+                heads: 16,
+                shards: 4,
+                ..v3_widths
+            },
+            SynthPreset::V3Slice => SynthSpec {
+                hidden: 7168,
+                layers: 2,
+                dense_layers: 1,
+                experts: 256,
+                experts_used: 8,
+                moe_ff: 2048,
+                ff: 18432,
+                heads: 128,
+                shards: 8,
+                ..v3_widths
+            },
+            SynthPreset::V3Full => SynthSpec {
+                layers: 61,
+                dense_layers: 3,
+                shards: 163,
+                ..SynthPreset::V3Slice.spec()
+            },
+        }
+    }
+}
+
+impl SynthDtype {
+    /// Every storage type.
+    pub const ALL: [SynthDtype; 4] = [
+        SynthDtype::Bf16,
+        SynthDtype::F16,
+        SynthDtype::F32,
+        SynthDtype::Fp8,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SynthDtype::Bf16 => "bf16",
+            SynthDtype::F16 => "f16",
+            SynthDtype::F32 => "f32",
+            SynthDtype::Fp8 => "fp8",
+        }
+    }
 }
 
 /// A stored tensor: name, safetensors dtype, shape, and how to fill it.
@@ -283,34 +252,38 @@ enum Fill {
     Scale,
 }
 
-fn stored_list(s: &SynthSpec) -> Vec<Stored> {
+/// The tensors to store: the architecture's table for the config we write, FP8 linear weights
+/// with their scales.
+fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
+    let raw = RawConfig::from_json(Path::new("config.json"), config_json(s))?;
+    let model = arch::model_from_config(raw)?;
     let float_dtype = match s.dtype {
         SynthDtype::Bf16 | SynthDtype::Fp8 => "BF16",
         SynthDtype::F16 => "F16",
         SynthDtype::F32 => "F32",
     };
     let mut out = Vec::new();
-    for t in tensor_list(s) {
+    for t in model.tensor_table() {
         match t.kind {
-            Kind::Norm => out.push(Stored {
+            TensorKind::Norm => out.push(Stored {
                 name: t.name,
                 dtype: float_dtype,
                 shape: t.shape,
                 fill: Fill::One,
             }),
-            Kind::Bias => out.push(Stored {
+            TensorKind::Bias => out.push(Stored {
                 name: t.name,
                 dtype: "F32",
                 shape: t.shape,
                 fill: Fill::Small(0.05),
             }),
-            Kind::Router | Kind::Embed => out.push(Stored {
+            TensorKind::Router | TensorKind::Embed => out.push(Stored {
                 name: t.name,
                 dtype: float_dtype,
                 shape: t.shape,
                 fill: Fill::Small(0.06),
             }),
-            Kind::Linear if s.dtype == SynthDtype::Fp8 => {
+            TensorKind::Linear if s.dtype == SynthDtype::Fp8 => {
                 let grid = vec![t.shape[0].div_ceil(128), t.shape[1].div_ceil(128)];
                 out.push(Stored {
                     name: format!("{}_scale_inv", t.name),
@@ -325,7 +298,7 @@ fn stored_list(s: &SynthSpec) -> Vec<Stored> {
                     fill: Fill::Fp8,
                 });
             }
-            Kind::Linear => out.push(Stored {
+            TensorKind::Linear => out.push(Stored {
                 name: t.name,
                 dtype: float_dtype,
                 shape: t.shape,
@@ -333,7 +306,7 @@ fn stored_list(s: &SynthSpec) -> Vec<Stored> {
             }),
         }
     }
-    out
+    Ok(out)
 }
 
 fn dtype_size(d: &str) -> u64 {
@@ -418,7 +391,7 @@ pub struct SynthSummary {
 pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
     validate(s)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let stored = stored_list(s);
+    let stored = stored_list(s)?;
     let nsh = s.shards.max(1);
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); nsh];
     let mut sorted: Vec<usize> = (0..stored.len()).collect();
@@ -522,8 +495,7 @@ pub fn config_json(s: &SynthSpec) -> Json {
         "attention_bias": false, "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu",
         "hidden_size": s.hidden, "intermediate_size": s.ff, "kv_lora_rank": s.kv_lora,
         "max_position_embeddings": 4096, "moe_intermediate_size": s.moe_ff, "moe_layer_freq": 1,
-        "n_routed_experts": s.experts, "n_shared_experts": s.shared,
-        "num_attention_heads": s.heads, "num_experts_per_tok": s.experts_used,
+        "n_shared_experts": s.shared, "num_attention_heads": s.heads,
         "num_hidden_layers": s.layers, "num_key_value_heads": s.heads,
         "first_k_dense_replace": s.dense_layers,
         "q_lora_rank": s.q_lora, "qk_nope_head_dim": s.nope, "qk_rope_head_dim": s.rope, "v_head_dim": s.v,
@@ -533,6 +505,10 @@ pub fn config_json(s: &SynthSpec) -> Json {
         "tie_word_embeddings": false, "torch_dtype": "bfloat16", "vocab_size": s.vocab,
     });
     let o = c.as_object_mut().expect("object literal");
+    if s.experts > 0 {
+        o.insert("n_routed_experts".into(), json!(s.experts));
+        o.insert("num_experts_per_tok".into(), json!(s.experts_used));
+    }
     if s.mtp {
         o.insert("num_nextn_predict_layers".into(), json!(1));
     }

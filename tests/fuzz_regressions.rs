@@ -3,8 +3,8 @@
 //! that it returns (Ok or Err) instead of panicking. Test builds keep overflow checks on, so an
 //! unchecked `a + b` that overflows is a panic here, as in the fuzz build.
 
-use ds2gguf::arch::deepseek2::{Layout, arch_kvs};
-use ds2gguf::checkpoint::config::ModelConfig;
+use ds2gguf::arch::{ArchOptions, Layout, model_from_config};
+use ds2gguf::checkpoint::config::RawConfig;
 use ds2gguf::checkpoint::safetensors::parse_header;
 use std::path::Path;
 
@@ -17,11 +17,14 @@ fn safetensors_header(input: &[u8]) {
     let _ = parse_header(hdr, file_len, Path::new("x"), 0);
 }
 
-/// The `config_json` fuzz target: `from_json`, then `arch_kvs` for `layout` when it is Ok.
+/// The `config_json` fuzz target: `from_json` and the architecture's parse, then its metadata
+/// for `layout` when they are Ok.
 fn config_json(input: &[u8], layout: Layout) {
     let json: serde_json::Value = serde_json::from_slice(input).unwrap();
-    if let Ok(cfg) = ModelConfig::from_json(Path::new("config.json"), json) {
-        let _ = arch_kvs(&cfg, 1, layout);
+    if let Ok(model) =
+        RawConfig::from_json(Path::new("config.json"), json).and_then(model_from_config)
+    {
+        let _ = model.metadata(1, &ArchOptions { layout });
     }
 }
 

@@ -1,9 +1,9 @@
-//! `checkpoint::config::ModelConfig::from_json` on arbitrary JSON, then `arch_kvs` for both
-//! layouts on every config it accepts. Neither may panic.
+//! `RawConfig::from_json` and the architecture's parse on arbitrary JSON, then the metadata for
+//! both layouts on every config they accept. None may panic.
 #![no_main]
 
-use ds2gguf::arch::deepseek2::{Layout, arch_kvs};
-use ds2gguf::checkpoint::config::ModelConfig;
+use ds2gguf::arch::{ArchOptions, Layout, model_from_config};
+use ds2gguf::checkpoint::config::RawConfig;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -11,8 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    if let Ok(cfg) = ModelConfig::from_json(Path::new("config.json"), json) {
-        let _ = arch_kvs(&cfg, 1, Layout::Mla);
-        let _ = arch_kvs(&cfg, 1, Layout::Legacy);
+    if let Ok(model) =
+        RawConfig::from_json(Path::new("config.json"), json).and_then(model_from_config)
+    {
+        for layout in [Layout::Mla, Layout::Legacy] {
+            let _ = model.metadata(1, &ArchOptions { layout });
+        }
     }
 });

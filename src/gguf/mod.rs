@@ -6,8 +6,6 @@
 pub mod reader;
 pub mod writer;
 
-use std::fmt;
-
 /// `GGUF` in little-endian byte order.
 pub const GGUF_MAGIC: u32 = 0x4655_4747;
 /// The only container version ds2gguf writes.
@@ -17,141 +15,11 @@ pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// `general.quantization_version` written by llama.cpp's converter.
 pub const QUANT_VERSION: u32 = 2;
 
-/// A ggml tensor element type, with the numeric ids the GGUF format stores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(non_camel_case_types)]
-pub enum GgmlType {
-    F32,
-    F16,
-    Q4_0,
-    Q4_1,
-    Q5_0,
-    Q5_1,
-    Q8_0,
-    Q2_K,
-    Q3_K,
-    Q4_K,
-    Q5_K,
-    Q6_K,
-    BF16,
-}
+pub use crate::quant::types::GgmlType;
 
-impl GgmlType {
-    /// Every type ds2gguf can write, in id order.
-    pub const ALL: [GgmlType; 13] = [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q5_1,
-        GgmlType::Q8_0,
-        GgmlType::Q2_K,
-        GgmlType::Q3_K,
-        GgmlType::Q4_K,
-        GgmlType::Q5_K,
-        GgmlType::Q6_K,
-        GgmlType::BF16,
-    ];
-
-    /// The id stored in a GGUF tensor info (`ggml_type`).
-    pub fn id(self) -> u32 {
-        match self {
-            GgmlType::F32 => 0,
-            GgmlType::F16 => 1,
-            GgmlType::Q4_0 => 2,
-            GgmlType::Q4_1 => 3,
-            GgmlType::Q5_0 => 6,
-            GgmlType::Q5_1 => 7,
-            GgmlType::Q8_0 => 8,
-            GgmlType::Q2_K => 10,
-            GgmlType::Q3_K => 11,
-            GgmlType::Q4_K => 12,
-            GgmlType::Q5_K => 13,
-            GgmlType::Q6_K => 14,
-            GgmlType::BF16 => 30,
-        }
-    }
-
-    /// The type with GGUF id `id`, if ds2gguf knows it.
-    pub fn from_id(id: u32) -> Option<GgmlType> {
-        GgmlType::ALL.into_iter().find(|t| t.id() == id)
-    }
-
-    /// Elements per block (1 for plain float types).
-    pub fn block_size(self) -> u64 {
-        match self {
-            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
-            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q8_0 => {
-                32
-            }
-            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
-                256
-            }
-        }
-    }
-
-    /// Bytes per block.
-    pub fn type_size(self) -> u64 {
-        match self {
-            GgmlType::F32 => 4,
-            GgmlType::F16 | GgmlType::BF16 => 2,
-            GgmlType::Q4_0 => 18,
-            GgmlType::Q4_1 => 20,
-            GgmlType::Q5_0 => 22,
-            GgmlType::Q5_1 => 24,
-            GgmlType::Q8_0 => 34,
-            GgmlType::Q2_K => 84,
-            GgmlType::Q3_K => 110,
-            GgmlType::Q4_K => 144,
-            GgmlType::Q5_K => 176,
-            GgmlType::Q6_K => 210,
-        }
-    }
-
-    /// Bytes taken by one row of `ne0` elements; `None` when `ne0` is not a whole number of blocks.
-    pub fn row_bytes(self, ne0: u64) -> Option<u64> {
-        if !ne0.is_multiple_of(self.block_size()) {
-            return None;
-        }
-        (ne0 / self.block_size()).checked_mul(self.type_size())
-    }
-
-    /// The upper-case name llama.cpp prints (`Q4_K`, `BF16`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            GgmlType::F32 => "F32",
-            GgmlType::F16 => "F16",
-            GgmlType::Q4_0 => "Q4_0",
-            GgmlType::Q4_1 => "Q4_1",
-            GgmlType::Q5_0 => "Q5_0",
-            GgmlType::Q5_1 => "Q5_1",
-            GgmlType::Q8_0 => "Q8_0",
-            GgmlType::Q2_K => "Q2_K",
-            GgmlType::Q3_K => "Q3_K",
-            GgmlType::Q4_K => "Q4_K",
-            GgmlType::Q5_K => "Q5_K",
-            GgmlType::Q6_K => "Q6_K",
-            GgmlType::BF16 => "BF16",
-        }
-    }
-
-    /// Parses a type name, case-insensitively (`q4_k`, `BF16`).
-    pub fn from_name(s: &str) -> Option<GgmlType> {
-        GgmlType::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(s))
-    }
-}
-
-impl fmt::Display for GgmlType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The element type of a metadata array, as GGUF numbers it.
+/// The element type of a metadata array, as GGUF numbers it (variants named as GGUF names them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub enum ValueType {
     U8 = 0,
     I8 = 1,
@@ -191,8 +59,9 @@ impl ValueType {
     }
 }
 
-/// One metadata value. Arrays are homogeneous, as GGUF requires.
+/// One metadata value, one variant per GGUF value type. Arrays are homogeneous, as GGUF requires.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
 pub enum Value {
     U8(u8),
     I8(i8),
@@ -209,8 +78,9 @@ pub enum Value {
     Array(Array),
 }
 
-/// A homogeneous metadata array.
+/// A homogeneous metadata array, one variant per element type ds2gguf writes.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
 pub enum Array {
     U8(Vec<u8>),
     I32(Vec<i32>),
@@ -220,8 +90,11 @@ pub enum Array {
     String(Vec<String>),
     /// Any other element type, kept as raw little-endian element bytes (read side only).
     Raw {
+        /// The element type.
         elem: ValueType,
+        /// Number of elements.
         count: u64,
+        /// The elements' bytes.
         bytes: Vec<u8>,
     },
 }

@@ -108,6 +108,20 @@ pub fn e8m0_to_f32(b: u8) -> f32 {
     f32::from_bits((b as u32) << 23)
 }
 
+/// Writes f32 values as little-endian bytes (the F32 "encoder").
+pub fn f32_row(x: &[f32], out: &mut [u8]) {
+    for (o, v) in out.chunks_exact_mut(4).zip(x) {
+        o.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Reads little-endian f32 bytes (the F32 "decoder").
+pub fn f32_row_decode(data: &[u8], out: &mut [f32]) {
+    for (o, b) in out.iter_mut().zip(data.chunks_exact(4)) {
+        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,80 +6,58 @@ pub mod kquants;
 pub mod legacy;
 pub mod preset;
 
-use crate::gguf::GgmlType;
+pub mod types;
+
+pub use types::{GgmlType, TYPES, TypeTraits};
 
 /// Encodes one row of `x` (length a multiple of `ty.block_size()`) into `out`
 /// (exactly `ty.row_bytes(x.len())` bytes), as ggml's reference code does.
-///
-/// On x86-64 CPUs with AVX2 the K-quants run in a copy of the same code compiled for AVX2:
-/// Rust never contracts a multiply and an add into an FMA, so the results are bit-identical,
-/// only the vector width changes.
 pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(
-        ty,
-        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
-    ) && std::arch::is_x86_feature_detected!("avx2")
-    {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { quantize_row_avx2(ty, x, out) };
-        return;
-    }
-    quantize_row_portable(ty, x, out);
-}
-
-/// [`quantize_row_portable`] compiled with AVX2 enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn quantize_row_avx2(ty: GgmlType, x: &[f32], out: &mut [u8]) {
-    quantize_row_portable(ty, x, out);
-}
-
-#[inline(always)]
-fn quantize_row_portable(ty: GgmlType, x: &[f32], out: &mut [u8]) {
     debug_assert_eq!(Some(out.len() as u64), ty.row_bytes(x.len() as u64));
-    match ty {
-        GgmlType::F32 => {
-            for (o, v) in out.chunks_exact_mut(4).zip(x) {
-                o.copy_from_slice(&v.to_le_bytes());
-            }
-        }
-        GgmlType::F16 => float::f32_to_f16_bytes(x, out),
-        GgmlType::BF16 => float::f32_to_bf16_bytes(x, out),
-        GgmlType::Q8_0 => legacy::quantize_row_q8_0(x, out),
-        GgmlType::Q4_0 => legacy::quantize_row_q4_0(x, out),
-        GgmlType::Q4_1 => legacy::quantize_row_q4_1(x, out),
-        GgmlType::Q5_0 => legacy::quantize_row_q5_0(x, out),
-        GgmlType::Q5_1 => legacy::quantize_row_q5_1(x, out),
-        GgmlType::Q2_K => kquants::quantize_row_q2_k(x, out),
-        GgmlType::Q3_K => kquants::quantize_row_q3_k(x, out),
-        GgmlType::Q4_K => kquants::quantize_row_q4_k(x, out),
-        GgmlType::Q5_K => kquants::quantize_row_q5_k(x, out),
-        GgmlType::Q6_K => kquants::quantize_row_q6_k(x, out),
-    }
+    (ty.traits().quantize)(x, out)
 }
 
 /// Decodes one row of `ty` data into `out` (`out.len()` elements).
 pub fn dequantize_row(ty: GgmlType, data: &[u8], out: &mut [f32]) {
     debug_assert_eq!(Some(data.len() as u64), ty.row_bytes(out.len() as u64));
-    match ty {
-        GgmlType::F32 => {
-            for (o, b) in out.iter_mut().zip(data.chunks_exact(4)) {
-                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    (ty.traits().dequantize)(data, out)
+}
+
+/// Defines a K-quant row encoder that runs the portable port in a copy compiled for AVX2
+/// when the CPU has it. Rust never contracts a multiply and an add into an FMA, so the
+/// results are bit-identical; only the vector width changes.
+macro_rules! avx2_dispatched {
+    ($(#[$doc:meta] $name:ident => $portable:path;)*) => {$(
+        #[$doc]
+        pub fn $name(x: &[f32], out: &mut [u8]) {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2(x: &[f32], out: &mut [u8]) {
+                    $portable(x, out)
+                }
+                // SAFETY: the CPU supports AVX2, checked just above.
+                unsafe { avx2(x, out) };
+                return;
             }
+            $portable(x, out)
         }
-        GgmlType::F16 => float::f16_bytes_to_f32(data, out),
-        GgmlType::BF16 => float::bf16_bytes_to_f32(data, out),
-        GgmlType::Q8_0 => legacy::dequantize_row_q8_0(data, out),
-        GgmlType::Q4_0 => legacy::dequantize_row_q4_0(data, out),
-        GgmlType::Q4_1 => legacy::dequantize_row_q4_1(data, out),
-        GgmlType::Q5_0 => legacy::dequantize_row_q5_0(data, out),
-        GgmlType::Q5_1 => legacy::dequantize_row_q5_1(data, out),
-        GgmlType::Q2_K => kquants::dequantize_row_q2_k(data, out),
-        GgmlType::Q3_K => kquants::dequantize_row_q3_k(data, out),
-        GgmlType::Q4_K => kquants::dequantize_row_q4_k(data, out),
-        GgmlType::Q5_K => kquants::dequantize_row_q5_k(data, out),
-        GgmlType::Q6_K => kquants::dequantize_row_q6_k(data, out),
+    )*};
+}
+
+/// K-quant encoders with run-time CPU dispatch (the entry points of [`TYPES`]).
+pub mod dispatch {
+    avx2_dispatched! {
+        /// Q2_K row encoder.
+        quantize_q2_k => super::kquants::quantize_row_q2_k;
+        /// Q3_K row encoder.
+        quantize_q3_k => super::kquants::quantize_row_q3_k;
+        /// Q4_K row encoder.
+        quantize_q4_k => super::kquants::quantize_row_q4_k;
+        /// Q5_K row encoder.
+        quantize_q5_k => super::kquants::quantize_row_q5_k;
+        /// Q6_K row encoder.
+        quantize_q6_k => super::kquants::quantize_row_q6_k;
     }
 }
 
@@ -109,7 +87,13 @@ mod tests {
             let n = ty.row_bytes(x.len() as u64).unwrap() as usize;
             let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
             quantize_row(ty, &x, &mut a);
-            quantize_row_portable(ty, &x, &mut b);
+            (match ty {
+                GgmlType::Q2_K => kquants::quantize_row_q2_k,
+                GgmlType::Q3_K => kquants::quantize_row_q3_k,
+                GgmlType::Q4_K => kquants::quantize_row_q4_k,
+                GgmlType::Q5_K => kquants::quantize_row_q5_k,
+                _ => kquants::quantize_row_q6_k,
+            })(&x, &mut b);
             assert_eq!(a, b, "{ty}");
             assert!(a.iter().any(|&v| v != 0));
         }

@@ -7,9 +7,10 @@
 //! pipe. At most a fixed window of items is in flight, so memory does not grow with the
 //! model.
 
-use crate::arch::deepseek2::{Source, SrcRef};
-use crate::checkpoint::safetensors::{Checkpoint, Dtype};
-use crate::gguf::{DEFAULT_ALIGNMENT, GgmlType, pad_to};
+mod decode;
+mod ops;
+
+use crate::gguf::{DEFAULT_ALIGNMENT, pad_to};
 use crate::plan::{Plan, PlannedTensor};
 use crate::quant::{self, float};
 use crate::{Error, Result};
@@ -42,11 +43,9 @@ pub fn work_items(plan: &Plan) -> Vec<WorkItem> {
     for (ti, t) in plan.tensors.iter().enumerate() {
         let ne0 = t.info.ne[0];
         let nrows: u64 = t.info.ne.iter().skip(1).product();
-        let mut band = (ITEM_ELEMENTS / ne0.max(1)).max(1);
-        if let Source::KvbK { rank, .. } = &t.source {
-            // whole heads: each head is a transpose of a nope×rank block
-            band = (band / rank).max(1) * rank;
-        }
+        let quantum = t.recipe.row_quantum();
+        // a transposed group is made in one piece
+        let band = ((ITEM_ELEMENTS / ne0.max(1)).max(1) / quantum).max(1) * quantum;
         let mut r = 0;
         while r < nrows {
             let n = band.min(nrows - r);
@@ -82,12 +81,12 @@ pub trait Sink {
 
 /// Per-thread reusable buffers.
 #[derive(Default)]
-struct Scratch {
-    bytes: Vec<u8>,
-    scale_bytes: Vec<u8>,
-    scales: Vec<f32>,
-    values: Vec<f32>,
-    tmp: Vec<f32>,
+pub(crate) struct Scratch {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) scale_bytes: Vec<u8>,
+    pub(crate) scales: Vec<f32>,
+    pub(crate) values: Vec<f32>,
+    pub(crate) tmp: Vec<f32>,
 }
 
 /// Options for [`execute`].
@@ -256,14 +255,14 @@ fn produce(
     drop_cache: bool,
 ) -> Result<()> {
     let t: &PlannedTensor = &plan.tensors[it.tensor];
-    if copy_raw_rows(&plan.checkpoint, t, it.row0, it.nrows, out, drop_cache)? {
+    if ops::copy_raw_rows(&plan.checkpoint, t, it.row0, it.nrows, out, drop_cache)? {
         return Ok(());
     }
     let ne0 = t.info.ne[0];
     let n = (it.nrows * ne0) as usize;
     let mut values = std::mem::take(&mut sc.values);
     values.resize(n, 0.0);
-    fill_rows(
+    ops::fill_rows(
         &plan.checkpoint,
         t,
         it.row0,
@@ -294,239 +293,4 @@ fn produce(
     }
     sc.values = values;
     Ok(())
-}
-
-/// Contiguous runs of source rows that make up output rows `row0..row0+nrows` of a tensor
-/// whose rows are plain source rows (everything but `attn_k_b`, which is a transpose):
-/// `(source, first source row, row count)` in output order.
-fn row_segments(t: &PlannedTensor, row0: u64, nrows: u64) -> Vec<(&SrcRef, u64, u64)> {
-    let mut segs = Vec::new();
-    let end = row0 + nrows;
-    let mut r = row0;
-    match &t.source {
-        Source::Rows(src) => segs.push((src, row0, nrows)),
-        Source::Stack(refs) => {
-            let rpe = t.info.ne[1];
-            while r < end {
-                let within = r % rpe;
-                let n = (rpe - within).min(end - r);
-                segs.push((&refs[(r / rpe) as usize], within, n));
-                r += n;
-            }
-        }
-        Source::KvbV { src, nope, v, .. } => {
-            while r < end {
-                let (h, j) = (r / v, r % v);
-                let n = (v - j).min(end - r);
-                segs.push((src, h * (nope + v) + nope + j, n));
-                r += n;
-            }
-        }
-        Source::KvbK { .. } => {}
-    }
-    segs
-}
-
-/// Copies output rows straight from the source bytes when the output type is the source's
-/// own 16/32-bit type and no value changes (no FP8 scale, no bf16 rounding, no transpose).
-/// bf16 NaNs are left to the decoding path, which quiets them as llama.cpp does. Returns
-/// false when the fast path does not apply.
-fn copy_raw_rows(
-    ck: &Checkpoint,
-    t: &PlannedTensor,
-    row0: u64,
-    nrows: u64,
-    out: &mut Vec<u8>,
-    drop_cache: bool,
-) -> Result<bool> {
-    if t.round_bf16 || matches!(t.source, Source::KvbK { .. }) {
-        return Ok(false);
-    }
-    let segs = row_segments(t, row0, nrows);
-    let same = |s: &SrcRef| {
-        let e = &ck.tensors[s.tensor];
-        s.scale.is_none()
-            && matches!(
-                (&e.dtype, t.info.ty),
-                (Dtype::F32, GgmlType::F32)
-                    | (Dtype::F16, GgmlType::F16)
-                    | (Dtype::BF16, GgmlType::BF16)
-            )
-    };
-    if !segs.iter().all(|(s, _, _)| same(s)) {
-        return Ok(false);
-    }
-    let row_bytes = t.info.ty.row_bytes(t.info.ne[0]).unwrap_or(0) as usize;
-    out.clear();
-    out.resize(row_bytes * nrows as usize, 0);
-    let mut o = 0usize;
-    for (src, r, n) in segs {
-        let e = &ck.tensors[src.tensor];
-        let shard = ck.shard_of(e);
-        let len = n as usize * row_bytes;
-        let pos = e.start + r * row_bytes as u64;
-        shard.read_at(&mut out[o..o + len], pos)?;
-        if drop_cache {
-            shard.dont_need(pos, len as u64);
-        }
-        o += len;
-    }
-    if t.info.ty == GgmlType::BF16
-        && out
-            .chunks_exact(2)
-            .any(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7fff > 0x7f80)
-    {
-        return Ok(false);
-    }
-    Ok(true)
-}
-
-/// Decodes output rows `row0..row0+nrows` of `t` into `out` (f32, row-major).
-fn fill_rows(
-    ck: &Checkpoint,
-    t: &PlannedTensor,
-    row0: u64,
-    nrows: u64,
-    out: &mut [f32],
-    sc: &mut Scratch,
-    drop_cache: bool,
-) -> Result<()> {
-    let ne0 = t.info.ne[0] as usize;
-    match &t.source {
-        Source::Rows(_) | Source::Stack(_) | Source::KvbV { .. } => {
-            let mut o = 0usize;
-            for (src, r, n) in row_segments(t, row0, nrows) {
-                let len = n as usize * ne0;
-                read_rows(ck, src, r, n, &mut out[o..o + len], sc, drop_cache)?;
-                o += len;
-            }
-            Ok(())
-        }
-        Source::KvbK {
-            src, nope, v, rank, ..
-        } => {
-            let (nope_u, rank_u) = (*nope as usize, *rank as usize);
-            debug_assert_eq!(row0 % rank, 0);
-            let mut tmp = std::mem::take(&mut sc.tmp);
-            tmp.resize(nope_u * rank_u, 0.0);
-            for (k, h) in (row0 / rank..(row0 + nrows) / rank).enumerate() {
-                read_rows(ck, src, h * (nope + v), *nope, &mut tmp, sc, drop_cache)?;
-                let dst = &mut out[k * rank_u * nope_u..(k + 1) * rank_u * nope_u];
-                for c in 0..rank_u {
-                    for d in 0..nope_u {
-                        dst[c * nope_u + d] = tmp[d * rank_u + c];
-                    }
-                }
-            }
-            sc.tmp = tmp;
-            Ok(())
-        }
-    }
-}
-
-/// Reads rows `row0..row0+nrows` of a checkpoint tensor (row = its last dimension) and
-/// decodes them to f32, applying the FP8 block scale when there is one.
-fn read_rows(
-    ck: &Checkpoint,
-    src: &SrcRef,
-    row0: u64,
-    nrows: u64,
-    out: &mut [f32],
-    sc: &mut Scratch,
-    drop_cache: bool,
-) -> Result<()> {
-    let t = &ck.tensors[src.tensor];
-    let shard = ck.shard_of(t);
-    let cols = if t.shape.len() <= 1 {
-        t.n_elements()
-    } else {
-        *t.shape.last().unwrap_or(&1)
-    };
-    let bpe = t.dtype.bits().unwrap_or(8) / 8;
-    let pos = t.start + row0 * cols * bpe;
-    let len = (nrows * cols * bpe) as usize;
-    sc.bytes.resize(len, 0);
-    shard.read_at(&mut sc.bytes, pos)?;
-    if drop_cache {
-        shard.dont_need(pos, len as u64);
-    }
-    let b = &sc.bytes;
-    debug_assert_eq!(out.len(), (nrows * cols) as usize);
-    match t.dtype {
-        Dtype::F32 | Dtype::BF16 | Dtype::F16 => {
-            decode_floats(&t.dtype, b, out);
-        }
-        Dtype::F8E4M3 => {
-            let Some(si) = src.scale else {
-                return Err(Error::bad_tensor(
-                    &shard.path,
-                    &t.name,
-                    "FP8 weight without a scale",
-                ));
-            };
-            let s = &ck.tensors[si];
-            let block = src.block;
-            let scols = s.shape[1];
-            let sr0 = row0 / block.0;
-            let sr1 = (row0 + nrows).div_ceil(block.0);
-            let sbpe = s.dtype.bits().unwrap_or(8) / 8;
-            let slen = ((sr1 - sr0) * scols * sbpe) as usize;
-            sc.scale_bytes.resize(slen, 0);
-            ck.shard_of(s)
-                .read_at(&mut sc.scale_bytes, s.start + sr0 * scols * sbpe)?;
-            sc.scales.resize(((sr1 - sr0) * scols) as usize, 0.0);
-            let sb = &sc.scale_bytes;
-            if !decode_floats(&s.dtype, sb, &mut sc.scales) {
-                return Err(Error::bad_tensor(
-                    &ck.shard_of(s).path,
-                    &s.name,
-                    "unsupported scale dtype",
-                ));
-            }
-            let cols_u = cols as usize;
-            let bc = block.1 as usize;
-            let lut = &float::E4M3FN_LUT;
-            for (ri, (orow, brow)) in out
-                .chunks_exact_mut(cols_u)
-                .zip(b.chunks_exact(cols_u))
-                .enumerate()
-            {
-                let srow = ((row0 + ri as u64) / block.0 - sr0) as usize;
-                let scales = &sc.scales[srow * scols as usize..(srow + 1) * scols as usize];
-                for ((oc, bcch), s) in orow.chunks_mut(bc).zip(brow.chunks(bc)).zip(scales) {
-                    for (o, q) in oc.iter_mut().zip(bcch) {
-                        *o = lut[*q as usize] * *s;
-                    }
-                }
-            }
-        }
-        _ => {
-            return Err(Error::bad_tensor(
-                &shard.path,
-                &t.name,
-                format!("dtype {} cannot be converted", t.dtype.name()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Decodes little-endian F32, BF16, F16 or E8M0 values; false for any other dtype.
-fn decode_floats(dtype: &Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
-    match dtype {
-        Dtype::F32 => {
-            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            }
-        }
-        Dtype::BF16 => float::bf16_bytes_to_f32(bytes, out),
-        Dtype::F16 => float::f16_bytes_to_f32(bytes, out),
-        Dtype::F8E8M0 => {
-            for (o, c) in out.iter_mut().zip(bytes) {
-                *o = float::e8m0_to_f32(*c);
-            }
-        }
-        _ => return false,
-    }
-    true
 }

@@ -1,0 +1,64 @@
+//! Machinery shared by the DeepSeek family (DeepSeek-V2/V3 and the models built on them):
+//! the typed configuration, the metadata keys (generic text-model keys, MLA and MoE keys, YaRN),
+//! the tensor table, expert stacking and the MLA split of `kv_b_proj`. Each architecture of the
+//! family composes these.
+
+pub mod config;
+pub mod metadata;
+pub mod tensors;
+
+pub use config::DeepseekConfig;
+pub use tensors::{LLAMA_MAX_EXPERTS, Layers, Role, Spec, Table};
+
+use crate::arch::{ArchOptions, Fact, Layout};
+use crate::checkpoint::config::Quantization;
+use crate::quant::preset::QuantModel;
+
+/// llama-quantize's view of a DeepSeek model (with MLA, the file has one KV head).
+pub fn quant_model(cfg: &DeepseekConfig, opts: &ArchOptions) -> QuantModel {
+    QuantModel {
+        n_layer: cfg.n_layer as u32,
+        n_expert: cfg.n_expert.unwrap_or(0) as u32,
+        n_head: cfg.n_head as u32,
+        n_head_kv: match opts.layout {
+            Layout::Mla => 1,
+            Layout::Legacy => cfg.n_head_kv as u32,
+        },
+    }
+}
+
+/// Facts for `plan`: layers, experts, attention, weight storage, MTP layers.
+pub fn facts(cfg: &DeepseekConfig) -> Vec<Fact> {
+    let mut f: Vec<Fact> = vec![("layers", cfg.n_layer.into())];
+    if let Some(e) = cfg.n_expert {
+        f.push(("experts", e.into()));
+        if let Some(u) = cfg.raw.get("num_experts_per_tok") {
+            f.push(("experts_used", u.clone()));
+        }
+        f.push(("shared_experts", cfg.n_shared.into()));
+        f.push(("dense_layers", cfg.n_dense_lead.into()));
+    }
+    f.push((
+        "attention",
+        match cfg.q_lora_rank {
+            Some(q) => format!("MLA, q_lora_rank {q}, kv_lora_rank {}", cfg.kv_lora_rank),
+            None => format!(
+                "MLA, no q_lora_rank (V2-Lite style), kv_lora_rank {}",
+                cfg.kv_lora_rank
+            ),
+        }
+        .into(),
+    ));
+    f.push((
+        "weights",
+        match &cfg.raw.quantization {
+            Quantization::None => "unquantized".to_string(),
+            Quantization::Fp8(q) => format!("FP8 e4m3, {}×{} block scales", q.block[0], q.block[1]),
+        }
+        .into(),
+    ));
+    if cfg.n_nextn > 0 {
+        f.push(("mtp_layers", cfg.n_nextn.into()));
+    }
+    f
+}

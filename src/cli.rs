@@ -1,0 +1,79 @@
+//! Command-line value types: the library's enums as `clap` values, so the binary's help lists
+//! come from the types themselves.
+
+use crate::arch::Layout;
+use crate::quant::preset::OutType;
+use crate::synth::{SynthDtype, SynthPreset};
+use clap::ValueEnum;
+use clap::builder::PossibleValue;
+
+impl ValueEnum for OutType {
+    fn value_variants<'a>() -> &'a [Self] {
+        &OutType::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let v = PossibleValue::new(self.name());
+        // llama-quantize's aliases for the _m presets
+        Some(match self {
+            OutType::Q3_K_M => v.alias("q3_k"),
+            OutType::Q4_K_M => v.alias("q4_k"),
+            OutType::Q5_K_M => v.alias("q5_k"),
+            _ => v,
+        })
+    }
+}
+
+impl ValueEnum for Layout {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Layout::Mla, Layout::Legacy]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Layout::Mla => {
+                PossibleValue::new("mla").help("llama.cpp's MLA layout (attn_k_b + attn_v_b)")
+            }
+            Layout::Legacy => PossibleValue::new("legacy")
+                .help("Ollama's layout (attn_kv_b whole, per-head KV metadata)"),
+        })
+    }
+}
+
+impl ValueEnum for SynthDtype {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SynthDtype::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+impl ValueEnum for SynthPreset {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SynthPreset::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.help()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_parses_by_its_name() {
+        for t in OutType::ALL {
+            assert_eq!(OutType::from_str(t.name(), true), Ok(t));
+        }
+        assert_eq!(OutType::from_str("Q4_K", true), Ok(OutType::Q4_K_M));
+        for p in SynthPreset::ALL {
+            assert_eq!(SynthPreset::from_str(p.name(), false), Ok(p));
+        }
+        assert_eq!(SynthDtype::from_str("fp8", false), Ok(SynthDtype::Fp8));
+        assert_eq!(Layout::from_str("legacy", false), Ok(Layout::Legacy));
+    }
+}

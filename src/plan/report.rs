@@ -1,0 +1,186 @@
+//! The `plan` report: what convert would write and every problem found, as text or JSON.
+
+use super::{Plan, output_paths, preflight};
+use crate::checkpoint::config::Quantization;
+use crate::checkpoint::tokenizer;
+use crate::util::human_bytes;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A plan checked against its destination, ready to print.
+pub struct Report<'p> {
+    /// The plan.
+    pub plan: &'p Plan,
+    /// The output files, when a destination was given.
+    pub paths: Option<Vec<PathBuf>>,
+    /// What would stop convert.
+    pub problems: Vec<String>,
+    /// What convert would warn about.
+    pub warnings: Vec<String>,
+}
+
+impl<'p> Report<'p> {
+    /// Checks `plan` (and the destination `output`, if given) and collects its warnings.
+    pub fn new(plan: &'p Plan, output: Option<&Path>) -> Report<'p> {
+        let paths = output.map(|o| output_paths(o, plan.files.len(), plan.options.is_split()));
+        let mut problems = Vec::new();
+        if let Some(p) = &paths
+            && let Err(e) = preflight::check_destination(plan, p)
+        {
+            problems.push(e.to_string());
+        }
+        let mut warnings = plan.warnings.clone();
+        if let Err(e) = tokenizer::check_chat_template(&plan.tokenizer) {
+            warnings.push(format!(
+                "chat template does not render a sample conversation: {e}"
+            ));
+        }
+        Report {
+            plan,
+            paths,
+            problems,
+            warnings,
+        }
+    }
+
+    /// True when convert would proceed.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Tensor count and bytes per output type.
+    fn by_type(&self) -> BTreeMap<&'static str, (usize, u64)> {
+        let mut by_type: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+        for t in &self.plan.tensors {
+            let e = by_type.entry(t.info.ty.name()).or_default();
+            e.0 += 1;
+            e.1 += t.info.n_bytes();
+        }
+        by_type
+    }
+
+    fn file_name(&self, i: usize) -> Option<String> {
+        self.paths.as_ref().map(|p| p[i].display().to_string())
+    }
+
+    /// The report as JSON; `list` adds every tensor, `seconds` is how long planning took.
+    pub fn to_json(&self, list: bool, seconds: f64) -> serde_json::Value {
+        let plan = self.plan;
+        let model = plan.model.as_ref();
+        let facts: serde_json::Map<String, serde_json::Value> = model
+            .facts()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        json!({
+            "ok": self.ok(),
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "architecture": model.config().architecture,
+            "gguf_architecture": model.arch(),
+            "outtype": plan.outtype.name(),
+            "layers": facts.get("layers"),
+            "experts": facts.get("experts"),
+            "fp8": matches!(model.config().quantization, Quantization::Fp8(_)),
+            "model": facts,
+            "pre_tokenizer": plan.tokenizer.pre, "tokens": plan.tokenizer.n_tokens,
+            "input_bytes": plan.input_bytes(), "output_bytes": plan.output_bytes(),
+            "files": plan.files.iter().enumerate().map(|(i, f)| json!({
+                "path": self.file_name(i),
+                "tensors": f.tensors.len(), "bytes": f.len()})).collect::<Vec<_>>(),
+            "types": self.by_type().iter().map(|(k, (n, b))| json!({"type": k, "tensors": n, "bytes": b})).collect::<Vec<_>>(),
+            "tensors": if list {
+                plan.tensors.iter().map(|t| json!({"name": t.info.name, "type": t.info.ty.name(), "shape": t.info.ne, "file": t.file, "offset": t.info.offset, "bytes": t.info.n_bytes()})).collect::<Vec<_>>()
+            } else {
+                vec![]
+            },
+            "seconds": seconds,
+        })
+    }
+
+    /// The report as text; `list` adds every tensor.
+    pub fn to_text(&self, model_dir: &Path, list: bool) -> String {
+        let plan = self.plan;
+        let model = plan.model.as_ref();
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "model       {} ({} → {})",
+            model_dir.display(),
+            model.config().architecture,
+            model.arch()
+        );
+        for (k, v) in model.facts() {
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            let _ = writeln!(o, "  {k:<14} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "tokenizer   pre-tokenizer {}, {} tokens",
+            plan.tokenizer.pre, plan.tokenizer.n_tokens
+        );
+        let _ = writeln!(
+            o,
+            "input       {} in {} shard(s), {} tensors",
+            human_bytes(plan.input_bytes()),
+            plan.checkpoint.shards.len(),
+            plan.checkpoint.tensors.len()
+        );
+        let _ = writeln!(
+            o,
+            "output      {} as {}, {} tensors, {} file(s)",
+            human_bytes(plan.output_bytes()),
+            plan.outtype.name(),
+            plan.tensors.len(),
+            plan.files.len()
+        );
+        for (i, f) in plan.files.iter().enumerate() {
+            let name = self
+                .file_name(i)
+                .unwrap_or_else(|| format!("file {}", i + 1));
+            let _ = writeln!(
+                o,
+                "  {name}: {} tensors, {}",
+                f.tensors.len(),
+                human_bytes(f.len())
+            );
+        }
+        let _ = writeln!(o, "types");
+        for (k, (n, b)) in &self.by_type() {
+            let _ = writeln!(o, "  {k:<6} {n:>6} tensors {:>12}", human_bytes(*b));
+        }
+        if list {
+            let _ = writeln!(o, "tensors");
+            for t in &plan.tensors {
+                let _ = writeln!(
+                    o,
+                    "  {:<40} {:<5} {:?}",
+                    t.info.name,
+                    t.info.ty.name(),
+                    t.info.ne
+                );
+            }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(o, "warning     {w}");
+        }
+        for p in &self.problems {
+            let _ = writeln!(o, "problem     {p}");
+        }
+        let _ = writeln!(
+            o,
+            "{}",
+            if self.ok() {
+                "ok: convert would proceed"
+            } else {
+                "convert would stop"
+            }
+        );
+        o
+    }
+}
