@@ -6,6 +6,8 @@
 
 use crate::arch::{self, TensorKind};
 use crate::checkpoint::config::RawConfig;
+use crate::checkpoint::tokenizer::pre_tokenizer_json;
+use crate::checkpoint::tokenizer::vocab::byte_to_unicode;
 use crate::{Error, Result};
 use serde_json::{Value as Json, json};
 use std::fs::File;
@@ -546,33 +548,6 @@ fn write_json(path: &Path, v: &Json) -> Result<()> {
     std::fs::write(path, s).map_err(|e| Error::io(path, e))
 }
 
-/// GPT-2's byte → printable character mapping used by byte-level BPE vocabularies.
-pub fn byte_to_unicode() -> [char; 256] {
-    let mut table = ['\0'; 256];
-    let mut n = 0u32;
-    for b in 0..256u32 {
-        let printable =
-            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
-        table[b as usize] = if printable {
-            char::from_u32(b).unwrap_or('?')
-        } else {
-            n += 1;
-            char::from_u32(255 + n).unwrap_or('?')
-        };
-    }
-    table
-}
-
-/// The pre-tokenizer of DeepSeek-V3's tokenizer.json (digits, CJK, then words and punctuation).
-pub fn v3_pre_tokenizer() -> Json {
-    json!({"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}, "behavior": "Isolated", "invert": false},
-        {"type": "Split", "pattern": {"Regex": "[一-龥぀-ゟ゠-ヿ]+"}, "behavior": "Isolated", "invert": false},
-        {"type": "Split", "pattern": {"Regex": "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false},
-        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}
-    ]})
-}
-
 /// Writes a small byte-level BPE tokenizer with DeepSeek-V3's special tokens and pre-tokenizer.
 fn write_tokenizer(dir: &Path) -> Result<()> {
     let specials = [
@@ -622,7 +597,7 @@ fn write_tokenizer(dir: &Path) -> Result<()> {
         "version": "1.0", "truncation": null, "padding": null,
         "added_tokens": added,
         "normalizer": {"type": "Sequence", "normalizers": []},
-        "pre_tokenizer": v3_pre_tokenizer(),
+        "pre_tokenizer": pre_tokenizer_json("deepseek-v3"),
         "post_processor": {"type": "TemplateProcessing",
             "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
             "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
@@ -649,17 +624,6 @@ fn write_tokenizer(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_table_is_gpt2() {
-        let t = byte_to_unicode();
-        assert_eq!(t[b'a' as usize], 'a');
-        assert_eq!(t[b' ' as usize], 'Ġ');
-        assert_eq!(t[b'\n' as usize], 'Ċ');
-        assert_eq!(t[0], 'Ā');
-        let set: std::collections::HashSet<char> = t.iter().copied().collect();
-        assert_eq!(set.len(), 256);
-    }
 
     #[test]
     fn writes_valid_shards() {
