@@ -1,9 +1,9 @@
 //! Command-line value types: the library's enums as `clap` values, so the binary's help lists
 //! come from the types themselves.
 
-use crate::arch::Layout;
+use crate::arch::{Layout, Mtp};
 use crate::quant::preset::OutType;
-use crate::synth::{SynthDtype, SynthPreset};
+use crate::synth::{SynthDtype, SynthFamily, SynthPreset};
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
@@ -40,9 +40,36 @@ impl ValueEnum for Layout {
     }
 }
 
+impl ValueEnum for Mtp {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Mtp::Keep, Mtp::Only, Mtp::Drop]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Mtp::Keep => PossibleValue::new("keep").help("trunk and MTP layers in one file"),
+            Mtp::Only => PossibleValue::new("only")
+                .help("only the MTP layers and the tensors they share: a draft model"),
+            Mtp::Drop => PossibleValue::new("drop").help("the trunk only (--no-mtp)"),
+            Mtp::Default => PossibleValue::new("default")
+                .help("what the architecture's reference converter does"),
+        })
+    }
+}
+
 impl ValueEnum for SynthDtype {
     fn value_variants<'a>() -> &'a [Self] {
         &SynthDtype::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+impl ValueEnum for SynthFamily {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SynthFamily::ALL
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {

@@ -369,6 +369,19 @@ fn shape_text(ne: &[u64]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
+/// What the architecture that writes `f`'s `general.architecture` says about it (nothing for
+/// an architecture ds2gguf does not know, or a file without metadata).
+fn model_facts(f: &GgufFile) -> Vec<crate::arch::Fact> {
+    let arch = match f.get("general.architecture") {
+        Some(Value::String(a)) => a,
+        _ => return Vec::new(),
+    };
+    match crate::arch::registration_for(arch) {
+        Some(r) => (r.describe)(&f.kvs),
+        None => Vec::new(),
+    }
+}
+
 /// Human-readable report: header (version, tensor/KV counts, alignment, data offset, file
 /// size) per file, every KV (strings shown quoted and truncated past ~120 chars; arrays
 /// summarised as `[type; N] first few…`), then a tensor table (name, type, shape in ggml
@@ -394,6 +407,18 @@ pub fn render_text(files: &[GgufFile]) -> String {
             f.file_len,
             human_bytes(f.file_len)
         );
+
+        let facts = model_facts(f);
+        if !facts.is_empty() {
+            let text: Vec<String> = facts
+                .iter()
+                .map(|(k, v)| match v.as_str() {
+                    Some(s) => format!("{k} {s}"),
+                    None => format!("{k} {v}"),
+                })
+                .collect();
+            let _ = writeln!(out, "  model: {}", text.join(", "));
+        }
 
         let _ = writeln!(out, "\nmetadata ({}):", f.kvs.len());
         let kw = f
@@ -523,6 +548,7 @@ pub fn render_json(files: &[GgufFile]) -> serde_json::Value {
                 "file_size": f.file_len,
                 "metadata": md,
                 "tensors": tensors,
+                "model": model_facts(f).into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>(),
             })
         })
         .collect();

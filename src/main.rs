@@ -1,12 +1,12 @@
 //! The `ds2gguf` command line: parses arguments and prints; everything else is the library.
 
 use clap::{Parser, Subcommand};
-use ds2gguf::arch::{ArchOptions, Layout};
+use ds2gguf::arch::{ArchOptions, Layout, Mtp};
 use ds2gguf::exec::{self, ExecOptions};
 use ds2gguf::output::{self, Destination};
 use ds2gguf::plan::{self, ConvertOptions, preflight, report::Report};
 use ds2gguf::quant::preset::{OutType, TensorTypeOverride};
-use ds2gguf::synth::{SynthDtype, SynthPreset};
+use ds2gguf::synth::{SynthDtype, SynthFamily, SynthPreset};
 use ds2gguf::util::{human_bytes, peak_rss, total_memory};
 use ds2gguf::{Error, Result, inspect};
 use std::io::{IsTerminal, Write};
@@ -35,6 +35,13 @@ struct PlanArgs {
     /// Attention layout
     #[arg(long, value_enum, default_value = "mla")]
     layout: Layout,
+    /// Multi-token-prediction layers: keep (with the trunk), only (a draft file; `--mtp` alone),
+    /// drop. Default: as llama.cpp's converter does for the architecture
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "only", value_name = "MODE")]
+    mtp: Option<Mtp>,
+    /// Leave MTP layers out (same as --mtp drop)
+    #[arg(long, conflicts_with = "mtp")]
+    no_mtp: bool,
     /// Pre-tokenizer name, when the tokenizer's is not recognised (e.g. deepseek-v3, deepseek-llm)
     #[arg(long)]
     pre: Option<String>,
@@ -101,8 +108,11 @@ struct SynthArgs {
     /// Preset shape
     #[arg(long, value_enum, default_value = "tiny")]
     preset: SynthPreset,
-    /// V2-style model (softmax routing, no routing bias)
-    #[arg(long)]
+    /// Model family (default v3)
+    #[arg(long, value_enum)]
+    family: Option<SynthFamily>,
+    /// Same as --family v2 (softmax routing, no routing bias)
+    #[arg(long, conflicts_with = "family")]
     v2: bool,
     /// V2-Lite-style attention (q_proj, no q_lora_rank)
     #[arg(long)]
@@ -182,7 +192,12 @@ fn run(cli: Cli) -> Result<()> {
 
 fn synth(a: SynthArgs) -> Result<()> {
     let mut s = a.preset.spec();
-    s.v3 = !a.v2;
+    if a.v2 {
+        s.family = SynthFamily::DeepseekV2;
+    }
+    if let Some(f) = a.family {
+        s.family = f;
+    }
     if a.no_q_lora {
         s.q_lora = None;
     }
@@ -233,7 +248,14 @@ fn convert_options(a: &PlanArgs) -> Result<ConvertOptions> {
     }
     Ok(ConvertOptions {
         outtype: a.outtype,
-        arch: ArchOptions { layout: a.layout },
+        arch: ArchOptions {
+            layout: a.layout,
+            mtp: match (a.no_mtp, a.mtp) {
+                (true, _) => Mtp::Drop,
+                (false, Some(m)) => m,
+                (false, None) => Mtp::Default,
+            },
+        },
         pre: a.pre.clone(),
         tensor_types,
         split_max_size,

@@ -27,11 +27,33 @@ pub enum SynthDtype {
     Fp8,
 }
 
+/// The model family a synthetic checkpoint imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynthFamily {
+    /// `DeepseekV2ForCausalLM`: softmax routing, no routing bias.
+    DeepseekV2,
+    /// `DeepseekV3ForCausalLM`: sigmoid routing with groups and a routing bias.
+    DeepseekV3,
+}
+
+impl SynthFamily {
+    /// Every family.
+    pub const ALL: [SynthFamily; 2] = [SynthFamily::DeepseekV2, SynthFamily::DeepseekV3];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SynthFamily::DeepseekV2 => "v2",
+            SynthFamily::DeepseekV3 => "v3",
+        }
+    }
+}
+
 /// The shape and storage of a synthetic checkpoint.
 #[derive(Clone, Debug)]
 pub struct SynthSpec {
-    /// `DeepseekV3ForCausalLM` (sigmoid routing, groups, bias) or V2 (softmax, no bias).
-    pub v3: bool,
+    /// Which model family's `config.json`, tensors and tokenizer to write.
+    pub family: SynthFamily,
     /// `hidden_size`.
     pub hidden: u64,
     /// `num_hidden_layers`.
@@ -77,7 +99,7 @@ pub struct SynthSpec {
 impl Default for SynthSpec {
     fn default() -> Self {
         SynthSpec {
-            v3: true,
+            family: SynthFamily::DeepseekV3,
             hidden: 256,
             layers: 3,
             dense_layers: 1,
@@ -492,8 +514,14 @@ fn validate(s: &SynthSpec) -> Result<()> {
 /// The `config.json` of a synthetic checkpoint.
 pub fn config_json(s: &SynthSpec) -> Json {
     let mut c = json!({
-        "architectures": [if s.v3 { "DeepseekV3ForCausalLM" } else { "DeepseekV2ForCausalLM" }],
-        "model_type": if s.v3 { "deepseek_v3" } else { "deepseek_v2" },
+        "architectures": [match s.family {
+            SynthFamily::DeepseekV2 => "DeepseekV2ForCausalLM",
+            SynthFamily::DeepseekV3 => "DeepseekV3ForCausalLM",
+        }],
+        "model_type": match s.family {
+            SynthFamily::DeepseekV2 => "deepseek_v2",
+            SynthFamily::DeepseekV3 => "deepseek_v3",
+        },
         "attention_bias": false, "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu",
         "hidden_size": s.hidden, "intermediate_size": s.ff, "kv_lora_rank": s.kv_lora,
         "max_position_embeddings": 4096, "moe_intermediate_size": s.moe_ff, "moe_layer_freq": 1,
@@ -514,7 +542,7 @@ pub fn config_json(s: &SynthSpec) -> Json {
     if s.mtp {
         o.insert("num_nextn_predict_layers".into(), json!(1));
     }
-    if s.v3 {
+    if s.family == SynthFamily::DeepseekV3 {
         let groups = if s.experts.is_multiple_of(4) && s.experts >= 8 {
             4
         } else {

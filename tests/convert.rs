@@ -187,7 +187,7 @@ fn q8_0_blocks_and_fallback() {
 #[test]
 fn v2_lite_shape_has_attn_q_and_no_q_lora() {
     let spec = SynthSpec {
-        v3: false,
+        family: ds2gguf::synth::SynthFamily::DeepseekV2,
         q_lora: None,
         mtp: false,
         shards: 1,

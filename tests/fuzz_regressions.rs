@@ -24,7 +24,13 @@ fn config_json(input: &[u8], layout: Layout) {
     if let Ok(model) =
         RawConfig::from_json(Path::new("config.json"), json).and_then(model_from_config)
     {
-        let _ = model.metadata(1, &ArchOptions { layout });
+        let _ = model.metadata(
+            1,
+            &ArchOptions {
+                layout,
+                ..Default::default()
+            },
+        );
     }
 }
 

@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         RawConfig::from_json(Path::new("config.json"), json).and_then(model_from_config)
     {
         for layout in [Layout::Mla, Layout::Legacy] {
-            let _ = model.metadata(1, &ArchOptions { layout });
+            let _ = model.metadata(1, &ArchOptions {
+            layout,
+            ..Default::default()
+        });
         }
     }
 });

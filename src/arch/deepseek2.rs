@@ -3,12 +3,12 @@
 //! them; multi-token-prediction layers are left out, as the converter does.
 
 use super::deepseek::{self, DeepseekConfig, Layers, metadata};
-use super::{ArchOptions, CheckpointTensor, Fact, Kvs, MappedTensor, Model, Registration};
-use crate::Result;
+use super::{ArchOptions, CheckpointTensor, Fact, Kvs, MappedTensor, Model, Mtp, Registration};
 use crate::checkpoint::config::RawConfig;
 use crate::checkpoint::safetensors::Checkpoint;
 use crate::gguf::Value;
 use crate::quant::preset::QuantModel;
+use crate::{Error, Result};
 
 /// The GGUF architecture name.
 pub const ARCH: &str = "deepseek2";
@@ -63,6 +63,12 @@ impl Model for Deepseek2 {
     }
 
     fn map_tensors(&self, ck: &Checkpoint, opts: &ArchOptions) -> Result<Vec<MappedTensor>> {
+        if matches!(opts.mtp, Mtp::Keep | Mtp::Only) {
+            return Err(Error::Unsupported(format!(
+                "{}: keeping multi-token-prediction layers is not supported for {ARCH} yet",
+                self.cfg.raw.path.display()
+            )));
+        }
         deepseek::tensors::check_table_size(ck, &self.cfg)?;
         let table = deepseek::tensors::deepseek_v2_table(&self.cfg);
         deepseek::tensors::map_tensors(ck, &self.cfg, &table, opts.layout, Layers::Trunk)
@@ -76,9 +82,9 @@ impl Model for Deepseek2 {
         deepseek::facts(&self.cfg)
     }
 
-    fn warnings(&self, _opts: &ArchOptions) -> Vec<String> {
+    fn warnings(&self, opts: &ArchOptions) -> Vec<String> {
         let mut w = Vec::new();
-        if self.cfg.n_nextn > 0 {
+        if self.cfg.n_nextn > 0 && opts.mtp == Mtp::Default {
             w.push(format!(
                 "{} multi-token-prediction layer(s) are left out, as llama.cpp's converter does",
                 self.cfg.n_nextn

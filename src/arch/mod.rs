@@ -30,11 +30,27 @@ pub enum Layout {
     Legacy,
 }
 
+/// What happens to a checkpoint's multi-token-prediction (NextN) layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mtp {
+    /// What the architecture's reference converter does.
+    #[default]
+    Default,
+    /// The trunk only (`--no-mtp`).
+    Drop,
+    /// Trunk and MTP layers in one file (`--mtp keep`).
+    Keep,
+    /// The MTP layers and the tensors they share with the trunk: a draft file (`--mtp`).
+    Only,
+}
+
 /// The conversion choices an architecture interprets.
 #[derive(Clone, Debug, Default)]
 pub struct ArchOptions {
     /// `--layout`.
     pub layout: Layout,
+    /// `--mtp` / `--no-mtp`.
+    pub mtp: Mtp,
 }
 
 /// What a checkpoint tensor holds: decides how `synth` stores and fills it.
