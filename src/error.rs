@@ -42,6 +42,16 @@ pub enum Error {
     /// Several independent problems, all found before stopping.
     #[error("{} problems:\n{}", .0.len(), .0.iter().take(50).map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Many(Vec<Error>),
+    /// A chat template that does not render a sample conversation.
+    #[error("chat template '{name}' ({key}): {msg}")]
+    ChatTemplate {
+        /// The template's name (`default` for `tokenizer.chat_template`).
+        name: String,
+        /// Its GGUF key.
+        key: String,
+        /// What went wrong.
+        msg: String,
+    },
     /// The conversion was cancelled by a signal.
     #[error("interrupted")]
     Interrupted,

@@ -17,6 +17,13 @@ pub const QUANT_VERSION: u32 = 2;
 
 pub use crate::quant::types::GgmlType;
 
+/// Metadata key: 0-based index of this shard in a split set (llama.cpp writes a u16).
+pub const SPLIT_NO: &str = "split.no";
+/// Metadata key: number of shards in a split set (u16).
+pub const SPLIT_COUNT: &str = "split.count";
+/// Metadata key: number of tensors in the whole split set (i32).
+pub const SPLIT_TENSORS_COUNT: &str = "split.tensors.count";
+
 /// The element type of a metadata array, as GGUF numbers it (variants named as GGUF names them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]

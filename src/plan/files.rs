@@ -3,7 +3,7 @@
 
 use super::{ConvertOptions, PlannedFile, PlannedTensor};
 use crate::gguf::writer::{TensorInfo, assign_offsets, header_bytes};
-use crate::gguf::{DEFAULT_ALIGNMENT, Value, pad_to};
+use crate::gguf::{DEFAULT_ALIGNMENT, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT, Value, pad_to};
 use crate::{Error, Result};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -51,9 +51,9 @@ pub fn layout_files(
         }
         let mut fkvs = if fi == 0 { kvs.clone() } else { Vec::new() };
         if split {
-            fkvs.push(("split.no".into(), Value::U16(fi as u16)));
-            fkvs.push(("split.count".into(), Value::U16(n as u16)));
-            fkvs.push(("split.tensors.count".into(), Value::I32(total as i32)));
+            fkvs.push((SPLIT_NO.into(), Value::U16(fi as u16)));
+            fkvs.push((SPLIT_COUNT.into(), Value::U16(n as u16)));
+            fkvs.push((SPLIT_TENSORS_COUNT.into(), Value::I32(total as i32)));
         }
         let header = header_bytes(&fkvs, &infos);
         debug_assert_eq!(

@@ -34,7 +34,7 @@ impl<'p> Report<'p> {
         let mut warnings = plan.warnings.clone();
         if let Err(e) = tokenizer::check_chat_template(&plan.tokenizer) {
             warnings.push(format!(
-                "chat template does not render a sample conversation: {e}"
+                "the chat template does not render a sample conversation: {e}"
             ));
         }
         Report {

@@ -2,9 +2,17 @@
 
 use super::TokenizerMeta;
 use crate::gguf::Value;
+use crate::{Error, Result};
 
-/// Renders the chat template on a sample conversation (for the preflight): Ok(()) or a message.
-pub fn check_chat_template(meta: &TokenizerMeta) -> std::result::Result<(), String> {
+/// Steps of template evaluation the check allows (minijinja fuel): a real chat template needs a
+/// few thousand for the sample; a runaway loop stops here instead of hanging.
+const TEMPLATE_FUEL: u64 = 2_000_000;
+/// Largest rendering of the sample conversation the check accepts.
+const TEMPLATE_OUTPUT_MAX: usize = 1 << 20;
+
+/// Renders every chat template on a sample conversation (for the preflight), with a step
+/// budget and an output-size cap.
+pub fn check_chat_template(meta: &TokenizerMeta) -> Result<()> {
     let token_of = |key: &str| -> String {
         match meta.get(key) {
             Some(Value::U32(id)) => meta.token_text(*id).unwrap_or("").to_string(),
@@ -21,11 +29,15 @@ pub fn check_chat_template(meta: &TokenizerMeta) -> std::result::Result<(), Stri
         } else {
             continue;
         };
-        let Value::String(src) = value else {
-            return Err(format!("{key}: expected a string value"));
+        let err = |msg: String| Error::ChatTemplate {
+            name: name.clone(),
+            key: key.clone(),
+            msg,
         };
-        render_sample(src, &bos, &eos)
-            .map_err(|e| format!("chat template '{name}' ({key}) does not render: {e}"))?;
+        let Value::String(src) = value else {
+            return Err(err("expected a string value".into()));
+        };
+        render_sample(src, &bos, &eos).map_err(|e| err(format!("does not render: {e}")))?;
     }
     Ok(())
 }
@@ -37,6 +49,7 @@ pub(super) fn render_sample(
 ) -> std::result::Result<String, String> {
     use minijinja::{Environment, ErrorKind, Value as J};
     let mut env = Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     // transformers renders chat templates with trim_blocks and lstrip_blocks
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
@@ -72,5 +85,31 @@ pub(super) fn render_sample(
         bos_token => bos,
         eos_token => eos,
     };
-    tmpl.render(ctx).map_err(|e| e.to_string())
+    let mut out = CappedWriter(Vec::new());
+    if let Err(e) = tmpl.render_captured_to(ctx, &mut out) {
+        if out.0.len() >= TEMPLATE_OUTPUT_MAX / 2 {
+            return Err(format!(
+                "the rendering of a 3-message conversation exceeds {TEMPLATE_OUTPUT_MAX} bytes"
+            ));
+        }
+        return Err(e.to_string());
+    }
+    String::from_utf8(out.0).map_err(|e| e.to_string())
+}
+
+/// A byte sink that refuses to grow past [`TEMPLATE_OUTPUT_MAX`].
+struct CappedWriter(Vec<u8>);
+
+impl std::io::Write for CappedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > TEMPLATE_OUTPUT_MAX {
+            self.0.resize(TEMPLATE_OUTPUT_MAX, 0);
+            return Err(std::io::Error::other("output cap"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
