@@ -294,3 +294,6 @@ fn produce(
     sc.values = values;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
