@@ -28,7 +28,7 @@ fn checkpoint(tensors: &[(&str, Vec<u64>)]) -> (tempfile::TempDir, Checkpoint) {
         );
     }
     let mut h = serde_json::to_vec(&hdr).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut file = (h.len() as u64).to_le_bytes().to_vec();
