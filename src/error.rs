@@ -52,6 +52,14 @@ pub enum Error {
         /// What went wrong.
         msg: String,
     },
+    /// An allocation that could not be made.
+    #[error("out of memory: cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory {
+        /// How many bytes were asked for.
+        bytes: u64,
+        /// What for.
+        what: &'static str,
+    },
     /// The conversion was cancelled by a signal.
     #[error("interrupted")]
     Interrupted,

@@ -12,11 +12,13 @@ pub mod checkpoint;
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod fsutil;
 pub mod gguf;
 pub mod inspect;
 pub mod output;
 pub mod plan;
 pub mod quant;
+pub mod signals;
 pub mod synth;
 pub mod util;
 

@@ -2,16 +2,15 @@
 
 use clap::{Parser, Subcommand};
 use ds2gguf::arch::{ArchOptions, Layout, Mtp};
-use ds2gguf::exec::{self, ExecOptions};
+use ds2gguf::exec::ExecOptions;
 use ds2gguf::output::{self, Destination};
 use ds2gguf::plan::{self, ConvertOptions, preflight, report::Report};
 use ds2gguf::quant::preset::{OutType, TensorTypeOverride};
 use ds2gguf::synth::{SynthDtype, SynthFamily, SynthPreset};
 use ds2gguf::util::{human_bytes, peak_rss, total_memory};
-use ds2gguf::{Error, Result, inspect};
+use ds2gguf::{Error, Result, inspect, signals};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -68,9 +67,9 @@ enum Cmd {
         /// Output file, or - for standard output
         #[arg(short, long)]
         output: PathBuf,
-        /// Worker threads (default: all cores)
-        #[arg(long)]
-        threads: Option<usize>,
+        /// Worker threads (default: all cores; at most 256)
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
         /// No progress bar or summary
         #[arg(short, long)]
         quiet: bool,
@@ -147,16 +146,31 @@ struct SynthArgs {
 }
 
 fn main() {
+    signals::install();
     let cli = Cli::parse();
-    install_signal_handlers();
     let code = match run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            note(&format!("error: {e}"));
             1
         }
     };
     std::process::exit(code);
+}
+
+/// Prints a line on standard error, best-effort: a closed or full stderr must not stop or fail
+/// a conversion.
+fn note(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{line}");
+}
+
+/// Writes `text` to standard output; an error (a closed pipe, a full disk) is reported as such.
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|e| Error::io("<stdout>", e))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -181,10 +195,7 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 inspect::render_text(&files)
             };
-            std::io::stdout()
-                .lock()
-                .write_all(text.as_bytes())
-                .map_err(|e| Error::io("<stdout>", e))
+            out(&text)
         }
         Cmd::Synth(a) => synth(a),
     }
@@ -215,13 +226,13 @@ fn synth(a: SynthArgs) -> Result<()> {
     s.sparse = a.sparse;
     s.seed = a.seed;
     let sum = ds2gguf::synth::write_checkpoint(&a.dir, &s)?;
-    eprintln!(
+    note(&format!(
         "wrote {} ({} tensors, {} of tensor data{})",
         a.dir.display(),
         sum.tensors,
         human_bytes(sum.data_bytes),
         if a.sparse { ", sparse" } else { "" }
-    );
+    ));
     Ok(())
 }
 
@@ -264,7 +275,7 @@ fn convert_options(a: &PlanArgs) -> Result<ConvertOptions> {
     })
 }
 
-fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) -> Result<()> {
+fn convert(args: &PlanArgs, output: &Path, threads: Option<u16>, quiet: bool) -> Result<()> {
     let t0 = Instant::now();
     let opts = convert_options(args)?;
     let to_stdout = output.as_os_str() == "-";
@@ -281,19 +292,19 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) 
     let plan = plan::make_plan(&args.model_dir, &opts)?;
     if !quiet {
         for w in &plan.warnings {
-            eprintln!("warning: {w}");
+            note(&format!("warning: {w}"));
         }
     }
-    let dest = if to_stdout {
-        Destination::Stdout
-    } else {
-        let paths = plan::output_paths(output, plan.files.len(), opts.is_split());
-        preflight::check_destination(&plan, &paths)?;
-        Destination::Files(paths)
-    };
-    let threads = threads.unwrap_or_else(|| {
+    let dest = preflight::destination(&plan, output)?;
+    if matches!(dest, Destination::Stream(_)) && opts.is_split() {
+        return Err(Error::Usage(format!(
+            "{}: split output needs regular files, not a device or FIFO",
+            output.display()
+        )));
+    }
+    let threads = threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
-            .map(|n| n.get())
+            .map(|n| n.get().min(256))
             .unwrap_or(1)
     });
     let total = plan.output_bytes();
@@ -321,15 +332,15 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) 
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    res?;
+    let notes = res?;
     if !quiet {
+        for n in &notes {
+            note(&format!("note: {n}"));
+        }
         let secs = t0.elapsed().as_secs_f64();
-        eprintln!(
+        note(&format!(
             "wrote {} ({} file{}, {} tensors, {}) from {} of tensor data in {:.1}s ({}/s), peak memory {}",
-            match &dest {
-                Destination::Stdout => "<stdout>".to_string(),
-                Destination::Files(p) => p[0].display().to_string(),
-            },
+            preflight::paths(&dest)[0].display(),
             plan.files.len(),
             if plan.files.len() == 1 { "" } else { "s" },
             plan.tensors.len(),
@@ -338,7 +349,7 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<usize>, quiet: bool) 
             secs,
             human_bytes((total as f64 / secs.max(1e-9)) as u64),
             human_bytes(peak_rss()),
-        );
+        ));
     }
     Ok(())
 }
@@ -350,10 +361,10 @@ fn plan_cmd(args: &PlanArgs, output: Option<&Path>, json: bool, list: bool) -> R
         Ok(p) => p,
         Err(e) => {
             if json {
-                println!(
-                    "{}",
+                out(&format!(
+                    "{}\n",
                     serde_json::json!({"ok": false, "error": e.to_string()})
-                );
+                ))?;
             }
             return Err(e);
         }
@@ -361,26 +372,12 @@ fn plan_cmd(args: &PlanArgs, output: Option<&Path>, json: bool, list: bool) -> R
     let report = Report::new(&plan, output);
     if json {
         let v = report.to_json(list, t0.elapsed().as_secs_f64());
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        out(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"))?;
     } else {
-        print!("{}", report.to_text(&args.model_dir, list));
+        out(&report.to_text(&args.model_dir, list))?;
     }
     if let Some(p) = report.problems.into_iter().next() {
         return Err(Error::Usage(p));
     }
     Ok(())
-}
-
-extern "C" fn on_signal(_: libc::c_int) {
-    exec::CANCEL.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        // a file-size limit then shows up as a write error (EFBIG), cleaned up like a full disk
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
 }

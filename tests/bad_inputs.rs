@@ -459,8 +459,8 @@ fn disk_full_during_write_leaves_nothing() {
 }
 
 #[test]
-fn sigint_and_sigterm_leave_nothing() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+fn sigint_sigterm_and_sighup_leave_nothing_and_exit_128_plus_signal() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         let d = synth(&SynthSpec {
             hidden: 1024,
             ff: 4096,
@@ -491,7 +491,7 @@ fn sigint_and_sigterm_leave_nothing() {
         unsafe { libc::kill(child.id() as i32, sig) };
         let o = child.wait_with_output().unwrap();
         let e = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "signal {sig}: {e}");
+        assert_eq!(o.status.code(), Some(128 + sig), "signal {sig}: {e}");
         assert!(e.contains("interrupted"), "{e}");
         assert!(ls(out_dir.path()).is_empty(), "{:?}", ls(out_dir.path()));
     }

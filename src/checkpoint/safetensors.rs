@@ -1,11 +1,13 @@
 //! Safetensors shards: header parsing with full validation, the shard index, and positioned
 //! reads of tensor bytes. No file is mapped: data is read with `pread` into caller buffers.
 
+use crate::fsutil::FileId;
 use crate::{Error, Result};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Largest header ds2gguf accepts (the safetensors format's own limit).
@@ -104,14 +106,79 @@ pub struct Shard {
     pub file: File,
     /// File length in bytes.
     pub len: u64,
+    /// Identity of the file when it was opened.
+    pub id: FileId,
+    /// Modification time (seconds and nanoseconds) when it was opened.
+    pub mtime: (i64, i64),
 }
 
 impl Shard {
+    /// Opens the shard at `path`, refusing anything but a regular file, and records its size,
+    /// identity and modification time.
+    pub fn open(path: PathBuf) -> Result<Shard> {
+        let (file, m) = crate::fsutil::open_regular(&path)?;
+        Ok(Shard {
+            len: m.len(),
+            id: FileId::of(&m),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            path,
+            file,
+        })
+    }
+
     /// Reads exactly `buf.len()` bytes at absolute offset `pos`.
     pub fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<()> {
-        self.file
-            .read_exact_at(buf, pos)
-            .map_err(|e| Error::io(&self.path, e))
+        self.read_tensor_at(None, buf, pos)
+    }
+
+    /// Reads exactly `buf.len()` bytes at `pos` for `tensor`; a short read says how much was
+    /// there and how long the file is now.
+    pub fn read_tensor_at(&self, tensor: Option<&str>, buf: &mut [u8], pos: u64) -> Result<()> {
+        self.file.read_exact_at(buf, pos).map_err(|e| {
+            if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                return Error::io(&self.path, e);
+            }
+            let now = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+            let msg = format!(
+                "short read: wanted {} bytes at offset {pos}, but the file is now {now} bytes \
+                 (it was {} when the conversion was planned: changed or truncated meanwhile?)",
+                buf.len(),
+                self.len
+            );
+            match tensor {
+                Some(t) => Error::bad_tensor(&self.path, t, msg),
+                None => Error::bad_file(&self.path, msg),
+            }
+        })
+    }
+
+    /// Checks that the file at the shard's path is still the one opened, with the same size and
+    /// modification time.
+    pub fn verify_unchanged(&self) -> Result<()> {
+        let open = self.file.metadata().map_err(|e| Error::io(&self.path, e))?;
+        let at_path = std::fs::metadata(&self.path).ok();
+        let changed = if open.len() != self.len {
+            Some(format!(
+                "its size went from {} to {} bytes",
+                self.len,
+                open.len()
+            ))
+        } else if (open.mtime(), open.mtime_nsec()) != self.mtime {
+            Some("it was modified".to_string())
+        } else if at_path.as_ref().map(FileId::of) != Some(self.id) {
+            Some("it was replaced or removed".to_string())
+        } else {
+            None
+        };
+        match changed {
+            Some(what) => Err(Error::bad_file(
+                &self.path,
+                format!(
+                    "the shard changed while it was being converted ({what}); output discarded"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Tells the kernel that `len` bytes at `pos` will not be read again (page cache hint).
@@ -148,7 +215,7 @@ impl Checkpoint {
     pub fn open(dir: &Path) -> Result<Checkpoint> {
         let index_path = dir.join("model.safetensors.index.json");
         let mut weight_map: Option<BTreeMap<String, String>> = None;
-        let shard_names: Vec<String> = if index_path.exists() {
+        let shard_names: Vec<String> = if crate::fsutil::is_present_file(&index_path)? {
             let json = super::read_json(&index_path)?;
             let map = json
                 .get("weight_map")
@@ -206,15 +273,15 @@ impl Checkpoint {
         let mut by_name: HashMap<String, usize> = HashMap::new();
         for (si, sn) in shard_names.iter().enumerate() {
             let path = dir.join(sn);
-            let file = File::open(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound if weight_map.is_some() => Error::bad_file(
+            if weight_map.is_some()
+                && matches!(crate::fsutil::kind(&path)?, crate::fsutil::Kind::Missing)
+            {
+                return Err(Error::bad_file(
                     &path,
                     "shard named by model.safetensors.index.json is missing (incomplete download?)",
-                ),
-                _ => Error::io(&path, e),
-            })?;
-            let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-            let shard = Shard { path, file, len };
+                ));
+            }
+            let shard = Shard::open(path)?;
             let mut entries = read_header(&shard, si)?;
             entries.sort_by(|a, b| a.name.cmp(&b.name));
             for e in entries {
@@ -290,6 +357,11 @@ impl Checkpoint {
     /// Total bytes of tensor data in all shards.
     pub fn data_bytes(&self) -> u64 {
         self.tensors.iter().map(|t| t.len).sum()
+    }
+
+    /// Checks that no shard changed since it was opened (see [`Shard::verify_unchanged`]).
+    pub fn verify_unchanged(&self) -> Result<()> {
+        self.shards.iter().try_for_each(Shard::verify_unchanged)
     }
 }
 

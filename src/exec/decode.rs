@@ -23,8 +23,8 @@ pub(super) fn read_rows(
     let bpe = t.dtype.bits().unwrap_or(8) / 8;
     let pos = t.start + row0 * cols * bpe;
     let len = (nrows * cols * bpe) as usize;
-    sc.bytes.resize(len, 0);
-    shard.read_at(&mut sc.bytes, pos)?;
+    super::grow(&mut sc.bytes, len, 0, "source bytes")?;
+    shard.read_tensor_at(Some(&t.name), &mut sc.bytes, pos)?;
     if drop_cache {
         shard.dont_need(pos, len as u64);
     }
@@ -54,10 +54,18 @@ pub(super) fn read_rows(
             let sr1 = (row0 + nrows).div_ceil(block.0);
             let sbpe = s.dtype.bits().unwrap_or(8) / 8;
             let slen = ((sr1 - sr0) * scols * sbpe) as usize;
-            sc.scale_bytes.resize(slen, 0);
-            ck.shard_of(s)
-                .read_at(&mut sc.scale_bytes, s.start + sr0 * scols * sbpe)?;
-            sc.scales.resize(((sr1 - sr0) * scols) as usize, 0.0);
+            super::grow(&mut sc.scale_bytes, slen, 0, "scale bytes")?;
+            ck.shard_of(s).read_tensor_at(
+                Some(&s.name),
+                &mut sc.scale_bytes,
+                s.start + sr0 * scols * sbpe,
+            )?;
+            super::grow(
+                &mut sc.scales,
+                ((sr1 - sr0) * scols) as usize,
+                0.0,
+                "scales",
+            )?;
             let sb = &sc.scale_bytes;
             if !decode_floats(&s.dtype, sb, &mut sc.scales) {
                 return Err(Error::bad_tensor(

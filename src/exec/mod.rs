@@ -99,6 +99,18 @@ pub struct ExecOptions<'a> {
     pub progress: &'a (dyn Fn(u64) + Sync),
 }
 
+/// Resizes `v` to `n` elements, reporting an allocation failure as an error instead of aborting.
+pub(crate) fn grow<T: Clone>(v: &mut Vec<T>, n: usize, fill: T, what: &'static str) -> Result<()> {
+    if n > v.len() {
+        v.try_reserve(n - v.len()).map_err(|_| Error::OutOfMemory {
+            bytes: (n * std::mem::size_of::<T>()) as u64,
+            what,
+        })?;
+    }
+    v.resize(n, fill);
+    Ok(())
+}
+
 fn cancelled() -> bool {
     CANCEL.load(Ordering::Relaxed)
 }
@@ -116,49 +128,58 @@ pub fn execute(plan: &Plan, sink: &mut dyn Sink, opts: &ExecOptions) -> Result<(
     let (tx, rx) = mpsc::channel::<(usize, Result<Vec<u8>>)>();
 
     std::thread::scope(|s| -> Result<()> {
-        for _ in 0..threads {
+        for n in 0..threads {
             let tx = tx.clone();
             let (items, next, written, cv, stop, pool) =
                 (&items, &next, &written, &cv, &stop, &pool);
-            s.spawn(move || {
-                let mut scratch = Scratch::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= items.len() || stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    {
-                        let mut w = written.lock().unwrap_or_else(|e| e.into_inner());
-                        while i >= *w + window && !stop.load(Ordering::Relaxed) {
-                            w = cv.wait(w).unwrap_or_else(|e| e.into_inner());
+            let spawned = std::thread::Builder::new()
+                .name(format!("ds2gguf-{n}"))
+                .spawn_scoped(s, move || {
+                    let mut scratch = Scratch::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= items.len() || stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        {
+                            let mut w = written.lock().unwrap_or_else(|e| e.into_inner());
+                            while i >= *w + window && !stop.load(Ordering::Relaxed) {
+                                w = cv.wait(w).unwrap_or_else(|e| e.into_inner());
+                            }
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let mut buf = pool
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .pop()
+                            .unwrap_or_default();
+                        let res = if cancelled() {
+                            Err(Error::Interrupted)
+                        } else {
+                            produce(
+                                plan,
+                                &items[i],
+                                &mut scratch,
+                                &mut buf,
+                                opts.drop_input_cache,
+                            )
+                            .map(|_| buf)
+                        };
+                        let failed = res.is_err();
+                        if tx.send((i, res)).is_err() || failed {
+                            break;
                         }
                     }
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let mut buf = pool
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .pop()
-                        .unwrap_or_default();
-                    let res = if cancelled() {
-                        Err(Error::Interrupted)
-                    } else {
-                        produce(
-                            plan,
-                            &items[i],
-                            &mut scratch,
-                            &mut buf,
-                            opts.drop_input_cache,
-                        )
-                        .map(|_| buf)
-                    };
-                    let failed = res.is_err();
-                    if tx.send((i, res)).is_err() || failed {
-                        break;
-                    }
+                });
+            if let Err(e) = spawned {
+                if n == 0 {
+                    stop.store(true, Ordering::SeqCst);
+                    return Err(Error::io("<threads>", e));
                 }
-            });
+                break; // fewer workers than asked for
+            }
         }
         drop(tx);
         let result = write_in_order(plan, &items, sink, &rx, &written, &cv, &pool, opts);
@@ -261,7 +282,7 @@ fn produce(
     let ne0 = t.info.ne[0];
     let n = (it.nrows * ne0) as usize;
     let mut values = std::mem::take(&mut sc.values);
-    values.resize(n, 0.0);
+    grow(&mut values, n, 0.0, "decoded rows")?;
     ops::fill_rows(
         &plan.checkpoint,
         t,
@@ -282,7 +303,7 @@ fn produce(
         .row_bytes(ne0)
         .expect("planned types fit their rows") as usize;
     out.clear();
-    out.resize(row_bytes * it.nrows as usize, 0);
+    grow(out, row_bytes * it.nrows as usize, 0, "encoded rows")?;
     if ne0 > 0 {
         for (x, o) in values
             .chunks_exact(ne0 as usize)

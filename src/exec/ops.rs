@@ -76,14 +76,14 @@ pub(super) fn copy_raw_rows(
     }
     let row_bytes = t.info.ty.row_bytes(t.info.ne[0]).unwrap_or(0) as usize;
     out.clear();
-    out.resize(row_bytes * nrows as usize, 0);
+    super::grow(out, row_bytes * nrows as usize, 0, "copied rows")?;
     let mut o = 0usize;
     for (src, r, n) in segs {
         let e = &ck.tensors[src.tensor];
         let shard = ck.shard_of(e);
         let len = n as usize * row_bytes;
         let pos = e.start + r * row_bytes as u64;
-        shard.read_at(&mut out[o..o + len], pos)?;
+        shard.read_tensor_at(Some(&e.name), &mut out[o..o + len], pos)?;
         if drop_cache {
             shard.dont_need(pos, len as u64);
         }
@@ -130,7 +130,7 @@ pub(super) fn fill_rows(
             let (take_u, cols_u) = (*take as usize, *cols as usize);
             debug_assert_eq!(row0 % cols, 0);
             let mut tmp = std::mem::take(&mut sc.tmp);
-            tmp.resize(take_u * cols_u, 0.0);
+            super::grow(&mut tmp, take_u * cols_u, 0.0, "a transposed group")?;
             for (k, g) in (row0 / cols..(row0 + nrows) / cols).enumerate() {
                 read_rows(
                     ck,
@@ -156,7 +156,7 @@ pub(super) fn fill_rows(
             let mut col = 0usize;
             for src in parts {
                 let width = row_len(ck, src);
-                tmp.resize(width * nrows as usize, 0.0);
+                super::grow(&mut tmp, width * nrows as usize, 0.0, "joined rows")?;
                 read_rows(ck, src, row0, nrows, &mut tmp, sc, drop_cache)?;
                 for (orow, srow) in out.chunks_exact_mut(ne0).zip(tmp.chunks_exact(width)) {
                     orow[col..col + width].copy_from_slice(srow);

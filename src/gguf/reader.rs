@@ -23,7 +23,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -69,8 +68,8 @@ impl GgufFile {
     /// Opens `path` and reads its header (through a buffered reader; tensor data is not
     /// read), validating it as described in the [module documentation](self).
     pub fn open(path: &Path) -> Result<GgufFile> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let (file, meta) = crate::fsutil::open_regular(path)?;
+        let len = meta.len();
         parse_from(BufReader::with_capacity(1 << 16, file), len, path)
     }
 
@@ -129,7 +128,7 @@ impl GgufFile {
                 ),
             )
         })?;
-        let mut f = File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let (mut f, _) = crate::fsutil::open_regular(&self.path)?;
         f.seek(SeekFrom::Start(start))
             .map_err(|e| Error::io(&self.path, e))?;
         f.read_exact(&mut buf).map_err(|e| {

@@ -148,7 +148,7 @@ pub fn resolve_auto(ck: &Checkpoint) -> OutType {
 
 /// Builds the whole plan for converting the checkpoint in `dir`.
 pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
-    if !dir.is_dir() {
+    if !matches!(crate::fsutil::kind(dir)?, crate::fsutil::Kind::Dir) {
         return Err(Error::bad_file(
             dir,
             "model directory does not exist or is not a directory",

@@ -26,8 +26,8 @@ impl<'p> Report<'p> {
     pub fn new(plan: &'p Plan, output: Option<&Path>) -> Report<'p> {
         let paths = output.map(|o| output_paths(o, plan.files.len(), plan.options.is_split()));
         let mut problems = Vec::new();
-        if let Some(p) = &paths
-            && let Err(e) = preflight::check_destination(plan, p)
+        if let Some(o) = output
+            && let Err(e) = preflight::destination(plan, o)
         {
             problems.push(e.to_string());
         }

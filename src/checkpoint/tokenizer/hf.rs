@@ -168,7 +168,7 @@ pub(super) fn named_special_tokens(
 ) -> Result<Vec<AddedTok>> {
     let mut kw: Map<String, Json> = tc.clone();
     let stm_path = dir.join("special_tokens_map.json");
-    if !tc.contains_key("added_tokens_decoder") && stm_path.is_file() {
+    if !tc.contains_key("added_tokens_decoder") && crate::fsutil::is_present_file(&stm_path)? {
         match crate::checkpoint::read_json(&stm_path) {
             Ok(Json::Object(stm)) => {
                 for (k, v) in stm {

@@ -127,7 +127,7 @@ pub(super) fn entry_content(v: Option<&Json>) -> Option<&str> {
 
 /// Reads a text file as Python's text mode does (UTF-8, universal newlines).
 pub(super) fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fsutil::read_capped(path, crate::fsutil::JSON_MAX)?;
     let s = String::from_utf8(bytes).map_err(|e| {
         Error::bad_file(
             path,

@@ -25,6 +25,7 @@ pub mod vocab;
 pub use pre::{KNOWN_PRE, pre_tokenizer_json};
 pub use template::check_chat_template;
 
+use crate::fsutil::is_present_file;
 use crate::gguf::{Array, Value};
 use crate::{Error, Result};
 use json::{as_object, describe, put};
@@ -93,9 +94,9 @@ pub fn read_tokenizer(
     pre_override: Option<&str>,
 ) -> Result<TokenizerMeta> {
     let tj_path = dir.join("tokenizer.json");
-    if !tj_path.is_file() {
+    if !is_present_file(&tj_path)? {
         for name in ["tiktoken.model", "tokenization_kimi.py"] {
-            if dir.join(name).is_file() {
+            if is_present_file(&dir.join(name))? {
                 return Err(Error::Unsupported(format!(
                     "{}: tiktoken tokenizers (Kimi-K2, Moonlight) are not supported yet: found {name} \
                      and no tokenizer.json",
@@ -112,7 +113,7 @@ pub fn read_tokenizer(
     let tj = as_object(&tj, &tj_path, "the top level")?;
 
     let tc_path = dir.join("tokenizer_config.json");
-    let tc: Option<Map<String, Json>> = if tc_path.is_file() {
+    let tc: Option<Map<String, Json>> = if is_present_file(&tc_path)? {
         match super::read_json(&tc_path)? {
             Json::Object(m) => Some(m),
             other => {

@@ -12,11 +12,11 @@ pub(super) fn read_sampling(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(String, Value)>> {
     let path = dir.join("generation_config.json");
-    if !path.is_file() {
+    if !crate::fsutil::is_present_file(&path)? {
         return Ok(Vec::new());
     }
     // The converter silently ignores a generation_config.json it cannot read or parse.
-    let gc = match std::fs::read(&path)
+    let gc = match crate::fsutil::read_capped(&path, crate::fsutil::JSON_MAX)
         .ok()
         .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
     {

@@ -7,6 +7,7 @@ use super::json::{
     as_array, as_object, describe, entry_content, put, put_array, put_string, py_eq, py_int,
     read_text, truthy,
 };
+use crate::fsutil::is_present_file;
 use crate::gguf::{Array, Value};
 use crate::{Error, Result};
 use serde_json::{Map, Value as Json};
@@ -358,13 +359,13 @@ impl SpecialVocab {
         let jinja = dir.join("chat_template.jinja");
         let json_file = dir.join("chat_template.json");
         let mut alt: Option<(Json, PathBuf)> = None;
-        if jinja.is_file() {
+        if is_present_file(&jinja)? {
             let text = read_text(&jinja)?;
             let extra_dir = dir.join("additional_chat_templates");
             let mut extra: Vec<PathBuf> = match std::fs::read_dir(&extra_dir) {
                 Ok(rd) => rd
                     .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "jinja"))
+                    .filter(|p| p.extension().is_some_and(|x| x == "jinja") && !p.is_dir())
                     .collect(),
                 Err(_) => Vec::new(),
             };
@@ -382,7 +383,7 @@ impl SpecialVocab {
                 }
                 alt = Some((Json::Array(list), jinja.clone()));
             }
-        } else if json_file.is_file() {
+        } else if is_present_file(&json_file)? {
             let v = crate::checkpoint::read_json(&json_file)?;
             let o = as_object(&v, &json_file, "the top level")?;
             if let Some(t) = o.get("chat_template") {
