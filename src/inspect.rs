@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Number, json};
 
-use crate::gguf::reader::{GgufFile, value_type_name};
+use crate::gguf::reader::{GgufFile, Limits, value_type_name};
 use crate::gguf::{Array, SPLIT_COUNT, SPLIT_NO, SPLIT_TENSORS_COUNT, Value, ValueType};
 use crate::util::human_bytes;
 use crate::{Error, Result};
@@ -25,6 +25,18 @@ const TEXT_ARRAY_HEAD: usize = 8;
 const JSON_ARRAY_MAX: usize = 64;
 /// Elements kept in a summarised JSON array.
 const JSON_ARRAY_HEAD: usize = 8;
+
+/// What the text report needs of each value: the head of strings and arrays.
+pub const TEXT_LIMITS: Limits = Limits {
+    string_bytes: 4 * TEXT_STRING_MAX as u64 + 8,
+    array_elems: TEXT_ARRAY_HEAD as u64,
+};
+
+/// What the JSON report needs: whole strings, and arrays up to the length it prints whole.
+pub const JSON_LIMITS: Limits = Limits {
+    string_bytes: u64::MAX,
+    array_elems: JSON_ARRAY_MAX as u64,
+};
 
 /// The parts of a llama.cpp split-shard file name `PREFIX-00001-of-00003.gguf`.
 struct SplitName {
@@ -97,14 +109,20 @@ fn split_int(f: &GgufFile, key: &str) -> Result<u64> {
 /// number of tensors in all shards together, and no tensor name may appear in two shards.
 /// A later shard (`NAME-00002-of-0000N.gguf`) or any other file name opens that one file
 /// alone. The shards are returned in order.
-pub fn open_set(path: &Path) -> Result<Vec<GgufFile>> {
+///
+/// `limits` says how much of each value to keep: [`TEXT_LIMITS`] and [`JSON_LIMITS`] keep what
+/// [`render_text`] and [`render_json`] print, so memory follows the report, not the file.
+pub fn open_set(path: &Path, limits: Limits) -> Result<Vec<GgufFile>> {
     let Some(sn) = parse_split_name(path).filter(|s| s.no == 1) else {
-        return Ok(vec![GgufFile::open(path)?]);
+        return Ok(vec![GgufFile::open_with(path, limits)?]);
     };
-    if sn.count == 0 {
+    if sn.count == 0 || sn.count > u16::MAX as u64 {
         return Err(Error::bad_file(
             path,
-            "split file name says the set has 0 shards",
+            format!(
+                "split file name says the set has {} shards; a split set has 1 to 65535",
+                sn.count
+            ),
         ));
     }
     let dir = path.parent().unwrap_or(Path::new(""));
@@ -138,7 +156,7 @@ pub fn open_set(path: &Path) -> Result<Vec<GgufFile>> {
     }
     let files = paths
         .iter()
-        .map(|p| GgufFile::open(p))
+        .map(|p| GgufFile::open_with(p, limits))
         .collect::<Result<Vec<_>>>()?;
 
     let mut total_tensors = 0u64;
@@ -247,27 +265,50 @@ fn array_elem(a: &Array, j: usize) -> Option<Value> {
 }
 
 /// `s` quoted and escaped, truncated to `max` characters (then followed by `…` and the
-/// full length in bytes).
-fn quote(s: &str, max: usize) -> String {
+/// full length in bytes, `full` when the string was cut on reading).
+fn quote(s: &str, max: usize, full: Option<u64>) -> String {
     let mut out = String::with_capacity(s.len().min(max * 2) + 2);
     out.push('"');
     for (n, c) in s.chars().enumerate() {
         if n == max {
-            let _ = write!(out, "\"… ({} bytes)", s.len());
+            let _ = write!(out, "\"… ({} bytes)", full.unwrap_or(s.len() as u64));
             return out;
         }
         out.extend(c.escape_debug());
     }
     out.push('"');
+    if let Some(n) = full {
+        let _ = write!(out, "… ({n} bytes)");
+    }
     out
+}
+
+/// A key or tensor name for the text report: control characters and bidirectional overrides
+/// escaped, so a hostile name cannot rewrite the terminal or hide text.
+fn plain(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// One value for the text report.
 fn text_value(v: &Value) -> String {
-    text_value_max(v, TEXT_STRING_MAX)
+    text_value_max(v, TEXT_STRING_MAX, None)
 }
 
-fn text_value_max(v: &Value, max: usize) -> String {
+/// One value for the text report; `full` is its size when the reader cut it.
+fn text_value_max(v: &Value, max: usize, full: Option<u64>) -> String {
     match v {
         Value::U8(x) => x.to_string(),
         Value::I8(x) => x.to_string(),
@@ -280,18 +321,19 @@ fn text_value_max(v: &Value, max: usize) -> String {
         Value::F32(x) => format!("{x:?}"),
         Value::F64(x) => format!("{x:?}"),
         Value::Bool(x) => x.to_string(),
-        Value::String(s) => quote(s, max),
+        Value::String(s) => quote(s, max, full),
         Value::Array(a) => {
-            let mut out = format!("[{}; {}]", value_type_name(a.elem_type()), a.len());
+            let len = full.unwrap_or(a.len());
+            let mut out = format!("[{}; {}]", value_type_name(a.elem_type()), len);
             let shown = a.len().min(TEXT_ARRAY_HEAD as u64) as usize;
             for j in 0..shown {
                 out.push_str(if j == 0 { " " } else { ", " });
                 match array_elem(a, j) {
-                    Some(e) => out.push_str(&text_value_max(&e, TEXT_ELEM_STRING_MAX)),
+                    Some(e) => out.push_str(&text_value_max(&e, TEXT_ELEM_STRING_MAX, None)),
                     None => out.push('?'),
                 }
             }
-            if a.len() > shown as u64 {
+            if len > shown as u64 {
                 out.push_str(", …");
             }
             out
@@ -308,8 +350,9 @@ fn json_float(shortest: String, x: f64) -> serde_json::Value {
     Number::from_f64(parsed).map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
-/// One value for the JSON report (arrays longer than 64 elements summarised).
-fn json_value(v: &Value) -> serde_json::Value {
+/// One value for the JSON report (arrays longer than 64 elements summarised); `full` is its
+/// size when the reader cut it.
+fn json_value(v: &Value, full: Option<u64>) -> serde_json::Value {
     match v {
         Value::U8(x) => json!(x),
         Value::I8(x) => json!(x),
@@ -326,13 +369,16 @@ fn json_value(v: &Value) -> serde_json::Value {
         Value::Array(a) => {
             let elems = |n: usize| -> Vec<serde_json::Value> {
                 (0..n)
-                    .map(|j| array_elem(a, j).map_or(serde_json::Value::Null, |e| json_value(&e)))
+                    .map(|j| {
+                        array_elem(a, j).map_or(serde_json::Value::Null, |e| json_value(&e, None))
+                    })
                     .collect()
             };
-            if a.len() > JSON_ARRAY_MAX as u64 {
+            let len = full.unwrap_or(a.len());
+            if len > JSON_ARRAY_MAX as u64 {
                 json!({
                     "type": value_type_name(a.elem_type()),
-                    "len": a.len(),
+                    "len": len,
                     "head": elems(JSON_ARRAY_HEAD),
                 })
             } else {
@@ -407,7 +453,12 @@ pub fn render_text(files: &[GgufFile]) -> String {
             .unwrap_or(0)
             .min(48);
         for (k, v) in &f.kvs {
-            let _ = writeln!(out, "  {k:<kw$} = {}", text_value(v));
+            let _ = writeln!(
+                out,
+                "  {:<kw$} = {}",
+                plain(k),
+                text_value_max(v, TEXT_STRING_MAX, f.full_len(k))
+            );
         }
 
         let _ = writeln!(out, "\ntensors ({}):", f.tensors.len());
@@ -416,7 +467,7 @@ pub fn render_text(files: &[GgufFile]) -> String {
                 let t = &f.tensors[i];
                 let (start, end) = f.tensor_data_range(i);
                 [
-                    t.name.clone(),
+                    plain(&t.name).into_owned(),
                     t.ty.name().to_string(),
                     shape_text(&t.ne),
                     start.to_string(),
@@ -503,7 +554,7 @@ pub fn render_json(files: &[GgufFile]) -> serde_json::Value {
         .map(|f| {
             let mut md = Map::new();
             for (k, v) in &f.kvs {
-                md.insert(k.clone(), json_value(v));
+                md.insert(k.clone(), json_value(v, f.full_len(k)));
             }
             let tensors: Vec<serde_json::Value> = (0..f.tensors.len())
                 .map(|i| {

@@ -141,6 +141,9 @@ struct SynthArgs {
     /// Headers only: data is a hole that reads as zeros
     #[arg(long)]
     sparse: bool,
+    /// Write into a directory that is not empty (same-named files are replaced)
+    #[arg(long)]
+    force: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -150,6 +153,13 @@ fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(()) => 0,
+        // the reader of our standard output went away (`… | head`): nothing more to say
+        Err(Error::Io { path, source })
+            if source.kind() == std::io::ErrorKind::BrokenPipe
+                && path.as_os_str() == "<stdout>" =>
+        {
+            141
+        }
         Err(e) => {
             note(&format!("error: {e}"));
             1
@@ -188,7 +198,12 @@ fn run(cli: Cli) -> Result<()> {
             tensors,
         } => plan_cmd(&args, output.as_deref(), json, tensors),
         Cmd::Inspect { file, json } => {
-            let files = inspect::open_set(&file)?;
+            let limits = if json {
+                inspect::JSON_LIMITS
+            } else {
+                inspect::TEXT_LIMITS
+            };
+            let files = inspect::open_set(&file, limits)?;
             let text = if json {
                 serde_json::to_string_pretty(&inspect::render_json(&files)).unwrap_or_default()
                     + "\n"
@@ -224,6 +239,7 @@ fn synth(a: SynthArgs) -> Result<()> {
     s.shards = a.shards.unwrap_or(s.shards);
     s.mtp = !a.no_mtp;
     s.sparse = a.sparse;
+    s.force = a.force;
     s.seed = a.seed;
     let sum = ds2gguf::synth::write_checkpoint(&a.dir, &s)?;
     note(&format!(

@@ -76,8 +76,9 @@ fn random_u32() -> u32 {
     h.finish() as u32
 }
 
-/// Creates a new temporary file beside `path`, exclusively, never through a symlink.
-fn create_temp(path: &Path) -> Result<(File, PathBuf)> {
+/// Creates a new temporary file beside `path`, exclusively, never through a symlink, mode
+/// 0600, registered for removal on a signal.
+pub fn create_temp(path: &Path) -> Result<(File, PathBuf)> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -109,7 +110,7 @@ fn create_temp(path: &Path) -> Result<(File, PathBuf)> {
 }
 
 /// The permission bits a new file gets from this process's umask.
-fn default_mode() -> u32 {
+pub fn default_mode() -> u32 {
     let umask = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

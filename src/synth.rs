@@ -94,6 +94,8 @@ pub struct SynthSpec {
     pub seed: u64,
     /// Write headers only: the data is a hole that reads as zeros and takes no disk.
     pub sparse: bool,
+    /// Write into a directory that is not empty (files of the same names are replaced).
+    pub force: bool,
 }
 
 impl Default for SynthSpec {
@@ -120,6 +122,7 @@ impl Default for SynthSpec {
             mtp: true,
             seed: 1,
             sparse: false,
+            force: false,
         }
     }
 }
@@ -414,7 +417,7 @@ pub struct SynthSummary {
 /// Writes a synthetic checkpoint into `dir` (created if needed).
 pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
     validate(s)?;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    prepare_dir(dir, s.force)?;
     let stored = stored_list(s)?;
     let nsh = s.shards.max(1);
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); nsh];
@@ -450,23 +453,19 @@ pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
         while h.len() % 8 != 0 {
             h.push(b' ');
         }
-        let path = dir.join(&fname);
-        let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let mut w = BufWriter::with_capacity(1 << 20, f);
-        let io = |e| Error::io(&path, e);
-        w.write_all(&(h.len() as u64).to_le_bytes()).map_err(io)?;
-        w.write_all(&h).map_err(io)?;
-        if s.sparse {
-            let f = w
-                .into_inner()
-                .map_err(|e| Error::io(&path, e.into_error()))?;
-            f.set_len(8 + h.len() as u64 + off).map_err(io)?;
-        } else {
-            for &ti in g {
-                write_tensor(&mut w, &stored[ti], s.seed).map_err(io)?;
+        put_file(dir, &fname, |w| {
+            w.write_all(&(h.len() as u64).to_le_bytes())?;
+            w.write_all(&h)?;
+            if s.sparse {
+                w.flush()?;
+                w.get_ref().set_len(8 + h.len() as u64 + off)?;
+            } else {
+                for &ti in g {
+                    write_tensor(w, &stored[ti], s.seed)?;
+                }
             }
-            w.flush().map_err(io)?;
-        }
+            Ok(())
+        })?;
     }
     if nsh > 1 {
         let idx =
@@ -573,7 +572,61 @@ pub fn config_json(s: &SynthSpec) -> Json {
 
 fn write_json(path: &Path, v: &Json) -> Result<()> {
     let s = serde_json::to_string_pretty(v).map_err(|e| Error::Usage(e.to_string()))?;
-    std::fs::write(path, s).map_err(|e| Error::io(path, e))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    put_file(dir, &name, |w| w.write_all(s.as_bytes()))
+}
+
+/// Makes sure `dir` can be written: created if missing; refused when it is a symbolic link,
+/// not a directory, or (unless `force`) not empty.
+fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e)),
+        Ok(m) if m.file_type().is_symlink() => Err(Error::bad_file(
+            dir,
+            "is a symbolic link; synth writes only into a real directory",
+        )),
+        Ok(m) if !m.is_dir() => Err(Error::bad_file(dir, "exists and is not a directory")),
+        Ok(_) => {
+            let mut rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+            if !force && rd.next().is_some() {
+                return Err(Error::bad_file(
+                    dir,
+                    "is not empty; pass --force to write into it anyway",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes `dir/name` under an exclusive temporary name (never through a symlink) and renames
+/// it into place when complete; an error or a signal leaves no partial file.
+fn put_file(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let path = dir.join(name);
+    let (f, tmp) = crate::output::create_temp(&path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let done = write(&mut w)
+        .and_then(|_| w.flush())
+        .map_err(|e| Error::io(&path, e))
+        .and_then(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                &tmp,
+                std::fs::Permissions::from_mode(crate::output::default_mode()),
+            )
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| Error::io(&path, e))
+        });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    crate::signals::unregister_temp(&tmp);
+    done
 }
 
 /// Writes a small byte-level BPE tokenizer with DeepSeek-V3's special tokens and pre-tokenizer.

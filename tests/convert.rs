@@ -6,6 +6,8 @@ use ds2gguf::gguf::{GgmlType, Value};
 use ds2gguf::quant::float;
 use ds2gguf::synth::{SynthDtype, SynthSpec};
 
+const FULL: ds2gguf::gguf::reader::Limits = ds2gguf::gguf::reader::Limits::FULL;
+
 fn u32_of(f: &ds2gguf::gguf::reader::GgufFile, k: &str) -> u32 {
     match kv(f, k) {
         Value::U32(v) => *v,
@@ -277,7 +279,7 @@ fn split_output_matches_unsplit() {
         "{names:?}"
     );
     assert!(!names.iter().any(|n| n.contains("partial")));
-    let files = ds2gguf::inspect::open_set(&t.path().join("s-00001-of-00003.gguf")).unwrap();
+    let files = ds2gguf::inspect::open_set(&t.path().join("s-00001-of-00003.gguf"), FULL).unwrap();
     assert_eq!(files.len(), 3);
     assert_eq!(files[0].get("split.count"), Some(&Value::U16(3)));
     assert_eq!(files[2].get("split.no"), Some(&Value::U16(2)));
@@ -309,13 +311,13 @@ fn split_output_matches_unsplit() {
     // size-based split
     let sz = t.path().join("z.gguf");
     convert(dir.path(), &sz, "bf16", &["--split-max-size", "500K"]);
-    let files =
-        ds2gguf::inspect::open_set(&t.path().join("z-00001-of-00002.gguf")).unwrap_or_else(|_| {
+    let files = ds2gguf::inspect::open_set(&t.path().join("z-00001-of-00002.gguf"), FULL)
+        .unwrap_or_else(|_| {
             let first = ls(t.path())
                 .into_iter()
                 .find(|n| n.starts_with("z-00001"))
                 .unwrap();
-            ds2gguf::inspect::open_set(&t.path().join(first)).unwrap()
+            ds2gguf::inspect::open_set(&t.path().join(first), FULL).unwrap()
         });
     assert!(files.len() > 1);
     for f in &files {

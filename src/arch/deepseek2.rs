@@ -83,7 +83,7 @@ impl Model for Deepseek2 {
     }
 
     fn warnings(&self, opts: &ArchOptions) -> Vec<String> {
-        let mut w = Vec::new();
+        let mut w = deepseek::rope_warnings(&self.cfg);
         if self.cfg.n_nextn > 0 && opts.mtp == Mtp::Default {
             w.push(format!(
                 "{} multi-token-prediction layer(s) are left out, as llama.cpp's converter does",

@@ -112,6 +112,21 @@ impl RawConfig {
             .ok_or_else(|| Error::bad_file(&self.path, format!("required key '{key}' is missing")))
     }
 
+    /// An optional number; any other JSON type is an error naming the key.
+    pub fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        opt_of(&self.path, &self.raw, key, "a number", Json::as_f64)
+    }
+
+    /// An optional boolean; any other JSON type is an error naming the key.
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        opt_of(&self.path, &self.raw, key, "true or false", Json::as_bool)
+    }
+
+    /// An optional string; any other JSON type is an error naming the key.
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>> {
+        opt_of(&self.path, &self.raw, key, "a string", Json::as_str)
+    }
+
     /// A number from the config (integers and floats alike), if present and numeric.
     pub fn num(&self, key: &str) -> Option<f64> {
         self.raw.get(key).and_then(Json::as_f64)
@@ -154,6 +169,23 @@ impl RawConfig {
             }
         }
         rope
+    }
+}
+
+/// `map[key]` converted by `conv`: `None` when absent or null, an error naming the key (as
+/// `prefix.key` when `map` is nested) when present with another JSON type.
+pub fn opt_of<'a, T>(
+    path: &Path,
+    map: &'a Map<String, Json>,
+    key: &str,
+    want: &str,
+    conv: impl Fn(&'a Json) -> Option<T>,
+) -> Result<Option<T>> {
+    match map.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => conv(v)
+            .map(Some)
+            .ok_or_else(|| Error::bad_file(path, format!("'{key}' must be {want}, found {v}"))),
     }
 }
 

@@ -30,8 +30,27 @@ use super::writer::TensorInfo;
 use super::{Array, DEFAULT_ALIGNMENT, GGUF_MAGIC, GgmlType, Value, ValueType};
 use crate::{Error, Result};
 
-/// Longest string (key, value or tensor name) the reader accepts: 64 MiB.
-pub const MAX_STRING_LEN: u64 = 64 << 20;
+/// Longest string (key, value or tensor name) the reader accepts: 1 GiB (a string must also fit
+/// in the file).
+pub const MAX_STRING_LEN: u64 = 1 << 30;
+
+/// How much of each metadata value a reader keeps in memory; the rest is read past, and the
+/// value's full size recorded in [`GgufFile::cut`]. `inspect` keeps what it prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes kept of a string value (cut at a character boundary).
+    pub string_bytes: u64,
+    /// Elements kept of an array value.
+    pub array_elems: u64,
+}
+
+impl Limits {
+    /// Everything is kept.
+    pub const FULL: Limits = Limits {
+        string_bytes: u64::MAX,
+        array_elems: u64::MAX,
+    };
+}
 /// `GGML_MAX_DIMS`: the most dimensions a tensor may have.
 pub const MAX_DIMS: u32 = 4;
 /// `GGML_MAX_NAME`: tensor names must be shorter than this many bytes.
@@ -62,15 +81,28 @@ pub struct GgufFile {
     pub data_offset: u64,
     /// Size of the file (or of the parsed buffer) in bytes.
     pub file_len: u64,
+    /// Keys whose value was cut to the reader's [`Limits`], with the full size: bytes of a
+    /// string, elements of an array.
+    pub cut: Vec<(String, u64)>,
 }
 
 impl GgufFile {
     /// Opens `path` and reads its header (through a buffered reader; tensor data is not
     /// read), validating it as described in the [module documentation](self).
     pub fn open(path: &Path) -> Result<GgufFile> {
+        GgufFile::open_with(path, Limits::FULL)
+    }
+
+    /// Like [`GgufFile::open`], keeping only as much of each value as `limits` says.
+    pub fn open_with(path: &Path, limits: Limits) -> Result<GgufFile> {
         let (file, meta) = crate::fsutil::open_regular(path)?;
         let len = meta.len();
-        parse_from(BufReader::with_capacity(1 << 16, file), len, path)
+        parse_from(BufReader::with_capacity(1 << 16, file), len, path, limits)
+    }
+
+    /// The full size of `key`'s value when it was cut (bytes of a string, elements of an array).
+    pub fn full_len(&self, key: &str) -> Option<u64> {
+        self.cut.iter().find(|(k, _)| k == key).map(|(_, n)| *n)
     }
 
     /// Parses a header held in memory: `bytes` is the whole file (or a prefix of it, in which
@@ -78,7 +110,7 @@ impl GgufFile {
     /// `file_len` is set to `bytes.len()`; `path` is only used in error messages and by
     /// [`GgufFile::read_tensor_bytes`].
     pub fn parse(bytes: &[u8], path: &Path) -> Result<GgufFile> {
-        parse_from(bytes, bytes.len() as u64, path)
+        parse_from(bytes, bytes.len() as u64, path, Limits::FULL)
     }
 
     /// The value of metadata key `key`, if present.
@@ -291,6 +323,43 @@ impl<R: Read> Rd<'_, R> {
         Ok(buf)
     }
 
+    /// Reads past `n` bytes without keeping them.
+    fn skip(&mut self, n: u64, what: fmt::Arguments<'_>) -> Result<()> {
+        self.need(n, what)?;
+        let got = io::copy(&mut (&mut self.r).take(n), &mut io::sink())
+            .map_err(|e| Error::io(self.path, e))?;
+        if got != n {
+            return Err(self.bad(format!(
+                "truncated header: expected {n} bytes of {what} at byte offset {}, but the data ended early",
+                self.pos
+            )));
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    /// A GGUF string, keeping at most `keep` bytes; returns them and the full length.
+    fn string_cut(&mut self, what: fmt::Arguments<'_>, keep: u64) -> Result<(Vec<u8>, u64)> {
+        let at = self.pos;
+        let n = self.u64(format_args!("the length of {what}"))?;
+        if n > MAX_STRING_LEN {
+            return Err(self.bad(format!(
+                "{what}: string length {n} at byte offset {at} exceeds the limit of {MAX_STRING_LEN} bytes (1 GiB)"
+            )));
+        }
+        if n > self.remaining() {
+            return Err(self.bad(format!(
+                "{what}: string length {n} at byte offset {at} runs past the end of the file \
+                 (only {} bytes remain)",
+                self.remaining()
+            )));
+        }
+        let k = n.min(keep);
+        let b = self.bytes(k, what)?;
+        self.skip(n - k, what)?;
+        Ok((b, n))
+    }
+
     /// A GGUF string (u64 length + bytes), as raw bytes.
     fn string(&mut self, what: fmt::Arguments<'_>) -> Result<Vec<u8>> {
         let at = self.pos;
@@ -321,9 +390,15 @@ fn lossy(v: Vec<u8>) -> String {
 /// String values that are not valid UTF-8 are kept with invalid sequences replaced by
 /// U+FFFD (keys and tensor names must be valid UTF-8). Nested arrays (arrays whose element
 /// type is `array`) are rejected, as llama.cpp rejects them.
-fn read_value<R: Read>(rd: &mut Rd<'_, R>, vt: ValueType, key: &str) -> Result<Value> {
+fn read_value<R: Read>(
+    rd: &mut Rd<'_, R>,
+    vt: ValueType,
+    key: &str,
+    limits: Limits,
+) -> Result<(Value, Option<u64>)> {
     let w = format_args!("the value of key '{key}'");
-    Ok(match vt {
+    let mut full = None;
+    let v = match vt {
         ValueType::U8 => Value::U8(u8::from_le_bytes(rd.arr(w)?)),
         ValueType::I8 => Value::I8(i8::from_le_bytes(rd.arr(w)?)),
         ValueType::U16 => Value::U16(u16::from_le_bytes(rd.arr(w)?)),
@@ -332,7 +407,15 @@ fn read_value<R: Read>(rd: &mut Rd<'_, R>, vt: ValueType, key: &str) -> Result<V
         ValueType::I32 => Value::I32(i32::from_le_bytes(rd.arr(w)?)),
         ValueType::F32 => Value::F32(f32::from_le_bytes(rd.arr(w)?)),
         ValueType::Bool => Value::Bool(u8::from_le_bytes(rd.arr(w)?) != 0),
-        ValueType::String => Value::String(lossy(rd.string(w)?)),
+        ValueType::String => {
+            let (b, n) = rd.string_cut(w, limits.string_bytes)?;
+            if (b.len() as u64) < n {
+                full = Some(n);
+                Value::String(lossy_prefix(b))
+            } else {
+                Value::String(lossy(b))
+            }
+        }
         ValueType::U64 => Value::U64(u64::from_le_bytes(rd.arr(w)?)),
         ValueType::I64 => Value::I64(i64::from_le_bytes(rd.arr(w)?)),
         ValueType::F64 => Value::F64(f64::from_le_bytes(rd.arr(w)?)),
@@ -361,9 +444,41 @@ fn read_value<R: Read>(rd: &mut Rd<'_, R>, vt: ValueType, key: &str) -> Result<V
                     rd.remaining()
                 )));
             }
-            Value::Array(read_array(rd, et, count, key)?)
+            let keep = count.min(limits.array_elems);
+            if keep < count {
+                full = Some(count);
+            }
+            let a = read_array(rd, et, keep, key)?;
+            skip_array(rd, et, count - keep, key)?;
+            Value::Array(a)
         }
-    })
+    };
+    Ok((v, full))
+}
+
+/// Reads past `count` elements of type `et`.
+fn skip_array<R: Read>(rd: &mut Rd<'_, R>, et: ValueType, count: u64, key: &str) -> Result<()> {
+    if et == ValueType::String {
+        for j in 0..count {
+            rd.string_cut(format_args!("element {j} of array '{key}'"), 0)?;
+        }
+        return Ok(());
+    }
+    rd.skip(
+        count * min_elem_size(et),
+        format_args!("the elements of array '{key}'"),
+    )
+}
+
+/// A string from a prefix of a string's bytes: a character cut at the end is dropped, other
+/// invalid sequences become U+FFFD.
+fn lossy_prefix(mut v: Vec<u8>) -> String {
+    if let Err(e) = std::str::from_utf8(&v)
+        && e.error_len().is_none()
+    {
+        v.truncate(e.valid_up_to());
+    }
+    lossy(v)
 }
 
 /// Reads `count` elements of type `et` (already checked to fit in the remaining bytes).
@@ -404,13 +519,14 @@ fn read_array<R: Read>(rd: &mut Rd<'_, R>, et: ValueType, count: u64, key: &str)
 }
 
 /// Parses a header from `r`, whose underlying file is `len` bytes long.
-fn parse_from<R: Read>(r: R, len: u64, path: &Path) -> Result<GgufFile> {
+fn parse_from<R: Read>(r: R, len: u64, path: &Path, limits: Limits) -> Result<GgufFile> {
     let mut rd = Rd {
         r,
         pos: 0,
         len,
         path,
     };
+    let mut cut: Vec<(String, u64)> = Vec::new();
 
     if len < 4 {
         return Err(rd.bad(format!("not a GGUF file: expected at least the 4-byte magic \"GGUF\", but the file is {len} bytes long")));
@@ -491,7 +607,10 @@ fn parse_from<R: Read>(r: R, len: u64, path: &Path) -> Result<GgufFile> {
                 "key '{key}': unknown value type id {ty} at byte offset {ty_at} (expected 0 to 12)"
             ))
         })?;
-        let v = read_value(&mut rd, vt, &key)?;
+        let (v, full) = read_value(&mut rd, vt, &key, limits)?;
+        if let Some(n) = full {
+            cut.push((key.clone(), n));
+        }
         kvs.push((key, v));
     }
 
@@ -631,6 +750,7 @@ fn parse_from<R: Read>(r: R, len: u64, path: &Path) -> Result<GgufFile> {
     }
 
     Ok(GgufFile {
+        cut,
         path: path.to_path_buf(),
         version,
         kvs,

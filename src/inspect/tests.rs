@@ -63,7 +63,7 @@ fn sample(dir: &Path) -> PathBuf {
 fn text_report() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample(dir.path());
-    let files = open_set(&path).unwrap();
+    let files = open_set(&path, Limits::FULL).unwrap();
     assert_eq!(files.len(), 1);
     let f = &files[0];
     let s = render_text(&files);
@@ -137,7 +137,7 @@ fn text_report() {
 fn json_report() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample(dir.path());
-    let files = open_set(&path).unwrap();
+    let files = open_set(&path, Limits::FULL).unwrap();
     let j = render_json(&files);
     let f = &j["files"][0];
     assert_eq!(f["path"], path.display().to_string());
@@ -201,7 +201,7 @@ fn split_set() {
         &[t("a", &[4], GgmlType::F32), t("b", &[8], GgmlType::F16)],
     );
     let second = write_shard(d, 2, 2, 3, &[t("c", &[32], GgmlType::Q8_0)]);
-    let files = open_set(&first).unwrap();
+    let files = open_set(&first, Limits::FULL).unwrap();
     assert_eq!(files.len(), 2);
     assert_eq!(files[0].path, first);
     assert_eq!(files[1].path, second);
@@ -217,11 +217,11 @@ fn split_set() {
     assert_eq!(j["files"].as_array().unwrap().len(), 2);
     assert_eq!(j["files"][1]["tensors"][0]["name"], "c");
     // A later shard opens alone.
-    assert_eq!(open_set(&second).unwrap().len(), 1);
+    assert_eq!(open_set(&second, Limits::FULL).unwrap().len(), 1);
 
     // Incomplete set: the error names the missing file.
     fs::remove_file(&second).unwrap();
-    let e = open_set(&first).unwrap_err().to_string();
+    let e = open_set(&first, Limits::FULL).unwrap_err().to_string();
     assert!(
         e.contains("ds-00002-of-00002.gguf") && e.contains("shard 2 of 2 is missing"),
         "{e}"
@@ -242,7 +242,7 @@ fn inconsistent_split_sets() {
         kv(SPLIT_TENSORS_COUNT, Value::I32(2)),
     ];
     write_gguf(&p2, &kvs, &[t("b", &[4], GgmlType::F32)]);
-    let e = open_set(&first).unwrap_err().to_string();
+    let e = open_set(&first, Limits::FULL).unwrap_err().to_string();
     assert!(
         e.contains("ds-00002-of-00002.gguf")
             && e.contains("expected split.no = 1")
@@ -253,7 +253,7 @@ fn inconsistent_split_sets() {
     // split.count disagrees with the file names
     write_shard(d, 2, 3, 2, &[t("b", &[4], GgmlType::F32)]);
     fs::rename(d.join("ds-00002-of-00003.gguf"), &p2).unwrap();
-    let e = open_set(&first).unwrap_err().to_string();
+    let e = open_set(&first, Limits::FULL).unwrap_err().to_string();
     assert!(
         e.contains("expected split.count = 2") && e.contains("found 3"),
         "{e}"
@@ -267,7 +267,7 @@ fn inconsistent_split_sets() {
         2,
         &[t("b", &[4], GgmlType::F32), t("c", &[4], GgmlType::F32)],
     );
-    let e = open_set(&first).unwrap_err().to_string();
+    let e = open_set(&first, Limits::FULL).unwrap_err().to_string();
     assert!(
         e.contains("split.tensors.count = 2") && e.contains("hold 3 tensors"),
         "{e}"
@@ -275,7 +275,7 @@ fn inconsistent_split_sets() {
 
     // split.tensors.count differs between shards
     write_shard(d, 2, 2, 5, &[t("b", &[4], GgmlType::F32)]);
-    let e = open_set(&first).unwrap_err().to_string();
+    let e = open_set(&first, Limits::FULL).unwrap_err().to_string();
     assert!(
         e.contains("split.tensors.count is 5") && e.contains("ds-00001-of-00002.gguf says 2"),
         "{e}"
@@ -283,17 +283,17 @@ fn inconsistent_split_sets() {
 
     // the same tensor in two shards
     write_shard(d, 2, 2, 2, &[t("a", &[4], GgmlType::F32)]);
-    let e = open_set(&first).unwrap_err().to_string();
+    let e = open_set(&first, Limits::FULL).unwrap_err().to_string();
     assert!(e.contains("tensor 'a' also appears in"), "{e}");
 
     // a shard without split keys
     write_gguf(&p2, &[], &[t("b", &[4], GgmlType::F32)]);
-    let e = open_set(&first).unwrap_err().to_string();
+    let e = open_set(&first, Limits::FULL).unwrap_err().to_string();
     assert!(e.contains("without the 'split.count' key"), "{e}");
 
     // consistent again
     write_shard(d, 2, 2, 2, &[t("b", &[4], GgmlType::F32)]);
-    assert_eq!(open_set(&first).unwrap().len(), 2);
+    assert_eq!(open_set(&first, Limits::FULL).unwrap().len(), 2);
 }
 
 #[test]
@@ -311,11 +311,11 @@ fn split_name_parsing() {
     let p = dir.path().join("junk-00001-of-00001.gguf");
     fs::write(&p, b"not gguf at all").unwrap();
     assert!(
-        open_set(&p)
+        open_set(&p, Limits::FULL)
             .unwrap_err()
             .to_string()
             .contains("not a GGUF file")
     );
-    let e = open_set(&dir.path().join("absent.gguf")).unwrap_err();
+    let e = open_set(&dir.path().join("absent.gguf"), Limits::FULL).unwrap_err();
     assert!(matches!(e, Error::Io { .. }));
 }

@@ -141,11 +141,7 @@ impl DeepseekConfig {
                     format!("n_routed_experts must be between 1 and 65536, found {e}"),
                 ));
             }
-            let used = self
-                .raw
-                .get("num_experts_per_tok")
-                .and_then(Json::as_u64)
-                .unwrap_or(0);
+            let used = self.raw.opt_u64("num_experts_per_tok")?.unwrap_or(0);
             if used == 0 || used > e {
                 return Err(Error::bad_file(
                     p,
@@ -177,6 +173,144 @@ impl DeepseekConfig {
                 "{}: scoring_func {s}; deepseek2 supports \"softmax\" and \"sigmoid\"",
                 p.display()
             )));
+        }
+        self.validate_types()?;
+        self.validate_groups()?;
+        self.validate_rope()
+    }
+
+    /// Every other key the metadata is made from has the JSON type it needs: a value of another
+    /// type is an error, never silently dropped or defaulted.
+    fn validate_types(&self) -> Result<()> {
+        let r = &self.raw;
+        for k in ["max_position_embeddings", "n_group", "topk_group"] {
+            r.opt_u64(k)?;
+        }
+        for k in ["rms_norm_eps", "routed_scaling_factor", "rope_theta"] {
+            r.opt_f64(k)?;
+        }
+        for k in ["norm_topk_prob", "tie_word_embeddings"] {
+            r.opt_bool(k)?;
+        }
+        if let Some(e) = r.opt_f64("rms_norm_eps")?
+            && !(e > 0.0 && e < 1.0)
+        {
+            return Err(Error::bad_file(
+                &r.path,
+                format!("rms_norm_eps must be between 0 and 1, found {e}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Expert groups as llama.cpp's loader accepts them: 1 ≤ n_group < experts, experts a
+    /// multiple of n_group, and with several groups 1 ≤ topk_group < n_group.
+    fn validate_groups(&self) -> Result<()> {
+        let r = &self.raw;
+        let p = &r.path;
+        let used = r.opt_u64("num_experts_per_tok")?;
+        let groups = r.opt_u64("n_group")?;
+        let topk = r.opt_u64("topk_group")?;
+        let Some(e) = self.n_expert else {
+            return Ok(());
+        };
+        if used.is_none() {
+            return Err(Error::bad_file(
+                p,
+                "num_experts_per_tok is missing: a MoE model must say how many experts each token uses",
+            ));
+        }
+        if let Some(g) = groups {
+            if g == 0 || g >= e {
+                return Err(Error::bad_file(
+                    p,
+                    format!(
+                        "n_group must be at least 1 and below n_routed_experts ({e}), found {g}"
+                    ),
+                ));
+            }
+            if g > 1 && !e.is_multiple_of(g) {
+                return Err(Error::bad_file(
+                    p,
+                    format!("n_routed_experts ({e}) is not a multiple of n_group ({g})"),
+                ));
+            }
+            if let Some(t) = topk
+                && (t == 0 || t > g || (g > 1 && t == g))
+            {
+                return Err(Error::bad_file(
+                    p,
+                    format!(
+                        "topk_group must be at least 1 and {} n_group ({g}), found {t}",
+                        if g > 1 { "below" } else { "at most" }
+                    ),
+                ));
+            }
+        } else if let Some(t) = topk
+            && t == 0
+        {
+            return Err(Error::bad_file(p, "topk_group must be at least 1, found 0"));
+        }
+        Ok(())
+    }
+
+    /// The rope dictionary's values have the types the keys need.
+    fn validate_rope(&self) -> Result<()> {
+        let p = &self.raw.path;
+        let rope = &self.rope;
+        let named = |k: &str| format!("rope_scaling.{k}");
+        let rt = crate::checkpoint::config::opt_of(p, rope, "rope_type", "a string", Json::as_str)
+            .map_err(|_| Error::bad_file(p, format!("'{}' must be a string", named("type"))))?;
+        for k in [
+            "factor",
+            "rope_theta",
+            "extrapolation_factor",
+            "attention_factor",
+            "attn_factor",
+            "beta_fast",
+            "beta_slow",
+            "mscale",
+            "mscale_all_dim",
+        ] {
+            crate::checkpoint::config::opt_of(p, rope, k, "a number", Json::as_f64).map_err(
+                |_| {
+                    Error::bad_file(
+                        p,
+                        format!(
+                            "'{}' must be a number, found {}",
+                            named(k),
+                            rope.get(k).unwrap_or(&Json::Null)
+                        ),
+                    )
+                },
+            )?;
+        }
+        crate::checkpoint::config::opt_of(
+            p,
+            rope,
+            "original_max_position_embeddings",
+            "a non-negative integer",
+            Json::as_u64,
+        )
+        .map_err(|_| {
+            Error::bad_file(
+                p,
+                format!(
+                    "'{}' must be a non-negative integer, found {}",
+                    named("original_max_position_embeddings"),
+                    rope.get("original_max_position_embeddings")
+                        .unwrap_or(&Json::Null)
+                ),
+            )
+        })?;
+        if let Some(f) = rope.get("factor").and_then(Json::as_f64)
+            && matches!(rt, Some("yarn" | "linear"))
+            && !(f > 0.0)
+        {
+            return Err(Error::bad_file(
+                p,
+                format!("'{}' must be positive, found {f}", named("factor")),
+            ));
         }
         Ok(())
     }
@@ -249,6 +383,72 @@ mod tests {
         j["num_experts_per_tok"] = json!(300);
         let e = parse(j).unwrap_err().to_string();
         assert!(e.contains("num_experts_per_tok"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_and_ranges_are_errors_naming_the_key() {
+        for (key, value, want) in [
+            (
+                "rope_scaling",
+                json!({"type": "yarn", "factor": "40", "original_max_position_embeddings": 4096}),
+                "rope_scaling.factor",
+            ),
+            (
+                "rope_scaling",
+                json!({"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096.5}),
+                "original_max_position_embeddings",
+            ),
+            (
+                "rope_scaling",
+                json!({"type": 3, "factor": 40}),
+                "rope_scaling.type",
+            ),
+            (
+                "rope_scaling",
+                json!({"type": "yarn", "factor": -1, "original_max_position_embeddings": 4096}),
+                "positive",
+            ),
+            ("n_group", json!(0), "n_group"),
+            ("n_group", json!(7), "multiple of n_group"),
+            ("n_group", json!(256), "n_group"),
+            ("topk_group", json!(9), "topk_group"),
+            ("topk_group", json!(8), "topk_group"),
+            ("num_experts_per_tok", json!(2.5), "num_experts_per_tok"),
+            ("num_experts_per_tok", json!(257), "num_experts_per_tok"),
+            ("rms_norm_eps", json!("1e-6"), "rms_norm_eps"),
+            ("rms_norm_eps", json!(0), "rms_norm_eps"),
+            (
+                "routed_scaling_factor",
+                json!([2.5]),
+                "routed_scaling_factor",
+            ),
+            ("norm_topk_prob", json!("true"), "norm_topk_prob"),
+            (
+                "max_position_embeddings",
+                json!(-5),
+                "max_position_embeddings",
+            ),
+            ("tie_word_embeddings", json!(1), "tie_word_embeddings"),
+        ] {
+            let mut j = v3();
+            j["n_group"] = json!(8);
+            j["topk_group"] = json!(4);
+            j[key] = value.clone();
+            let e = parse(j).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(want), "{key} = {value}: {e}");
+        }
+        let mut j = v3();
+        j.as_object_mut().unwrap().remove("num_experts_per_tok");
+        assert!(
+            parse(j)
+                .unwrap_err()
+                .to_string()
+                .contains("num_experts_per_tok")
+        );
+        // a yarn type without a factor is what llama.cpp passes over: not an error
+        let mut j = v3();
+        j["rope_scaling"] = json!({"type": "yarn"});
+        parse(j).unwrap();
     }
 
     #[test]

@@ -27,6 +27,25 @@ pub fn quant_model(cfg: &DeepseekConfig, opts: &ArchOptions) -> QuantModel {
     }
 }
 
+/// Warnings about rope scaling the converter passes over: a scaling type without a factor, or a
+/// type it does not know.
+pub fn rope_warnings(cfg: &DeepseekConfig) -> Vec<String> {
+    let rope = &cfg.rope;
+    let Some(rt) = rope.get("rope_type").and_then(|v| v.as_str()) else {
+        return Vec::new();
+    };
+    let factor = rope.get("factor").is_some_and(|f| !f.is_null());
+    match rt {
+        "linear" | "yarn" if !factor => vec![format!(
+            "rope scaling '{rt}' without a factor: no rope scaling keys are written, as llama.cpp's converter does"
+        )],
+        "linear" | "yarn" | "su" | "longrope" | "default" => Vec::new(),
+        other => vec![format!(
+            "unknown rope scaling type '{other}': no rope scaling keys are written, as llama.cpp's converter does"
+        )],
+    }
+}
+
 /// Facts for `plan`: layers, experts, attention, weight storage, MTP layers.
 pub fn facts(cfg: &DeepseekConfig) -> Vec<Fact> {
     let mut f: Vec<Fact> = vec![("layers", cfg.n_layer.into())];

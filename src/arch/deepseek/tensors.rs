@@ -10,8 +10,9 @@ use crate::checkpoint::safetensors::Checkpoint;
 use crate::{Error, Result};
 use std::collections::HashMap;
 
-/// Largest expert count llama.cpp at the reference commit loads (`LLAMA_MAX_EXPERTS`).
-pub const LLAMA_MAX_EXPERTS: u64 = 512;
+/// Largest expert count llama.cpp at the reference commit loads (`LLAMA_MAX_EXPERTS`,
+/// `src/llama-hparams.h`).
+pub const LLAMA_MAX_EXPERTS: u64 = 1024;
 
 /// Expert projections in the order the converter writes their stacked tensors.
 const EXPERT_PROJ: [&str; 3] = ["down", "gate", "up"];
