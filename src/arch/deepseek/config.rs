@@ -193,7 +193,7 @@ impl DeepseekConfig {
             r.opt_bool(k)?;
         }
         if let Some(e) = r.opt_f64("rms_norm_eps")?
-            && !(e > 0.0 && e < 1.0)
+            && (e.is_nan() || e <= 0.0 || e >= 1.0)
         {
             return Err(Error::bad_file(
                 &r.path,
@@ -305,7 +305,7 @@ impl DeepseekConfig {
         })?;
         if let Some(f) = rope.get("factor").and_then(Json::as_f64)
             && matches!(rt, Some("yarn" | "linear"))
-            && !(f > 0.0)
+            && (f.is_nan() || f <= 0.0)
         {
             return Err(Error::bad_file(
                 p,
