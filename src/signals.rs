@@ -6,19 +6,18 @@
 
 use std::ffi::{CString, c_char};
 use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-/// How many temporary files can be registered at once (a split set has at most 65535 parts).
-const SLOTS: usize = 65536 + 64;
+/// How many temporary files can be registered at once. A split set with more parts than this
+/// still has its temporary files removed on errors, but not by a signal.
+const SLOTS: usize = 4096;
+
+/// The registered paths: a fixed table, so that registering allocates nothing shared and the
+/// handler reads plain atomics.
+static TABLE: [AtomicPtr<c_char>; SLOTS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
 
 fn slots() -> &'static [AtomicPtr<c_char>] {
-    static S: OnceLock<Box<[AtomicPtr<c_char>]>> = OnceLock::new();
-    S.get_or_init(|| {
-        (0..SLOTS)
-            .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-            .collect()
-    })
+    &TABLE
 }
 
 /// Registers a temporary file to be removed if a signal ends the process. Returns false when
@@ -92,7 +91,6 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// Installs the handlers, ignores SIGXFSZ (a file-size limit then shows up as a write error,
 /// cleaned up like a full disk) and makes a panic remove the temporary files too.
 pub fn install() {
-    let _ = slots();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGABRT] {
         // SAFETY: a zeroed sigaction is valid; the handler only makes async-signal-safe calls.
         unsafe {
