@@ -267,7 +267,7 @@ fn names_at_the_filesystem_limit() {
     let long = format!("{}.gguf", "m".repeat(250));
     let out = t.path().join(&long);
     convert(d.path(), &out, "bf16", &[]);
-    assert_eq!(ls(t.path()), [long.clone()]);
+    assert_eq!(ls(t.path()), std::slice::from_ref(&long));
     // a split set's names are longer than the name given: plan -o says so, convert refuses
     let o = run(bin()
         .arg("plan")
