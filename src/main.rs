@@ -150,7 +150,25 @@ struct SynthArgs {
 
 fn main() {
     signals::install();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let text = e.render().to_string();
+            let code = match e.kind() {
+                // help and version go to stdout, and losing them is a failure
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match out(&text) {
+                    Ok(()) => 0,
+                    Err(_) => 1,
+                },
+                _ => {
+                    note(text.trim_end());
+                    2
+                }
+            };
+            std::process::exit(code);
+        }
+    };
     let code = match run(cli) {
         Ok(()) => 0,
         // the reader of our standard output went away (`… | head`): nothing more to say
