@@ -461,14 +461,7 @@ fn disk_full_during_write_leaves_nothing() {
 #[test]
 fn sigint_sigterm_and_sighup_leave_nothing_and_exit_128_plus_signal() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        let d = synth(&SynthSpec {
-            hidden: 1024,
-            ff: 4096,
-            moe_ff: 512,
-            experts: 16,
-            layers: 4,
-            ..SynthSpec::default()
-        });
+        let d = slow();
         let out_dir = tempfile::tempdir().unwrap();
         let out = out_dir.path().join("out.gguf");
         let child = bin()

@@ -14,18 +14,6 @@ fn tiny() -> tempfile::TempDir {
     synth(&SynthSpec::default())
 }
 
-/// A checkpoint big enough that converting it to q6_k on one thread takes a few seconds.
-fn slow() -> tempfile::TempDir {
-    synth(&SynthSpec {
-        hidden: 1024,
-        ff: 4096,
-        moe_ff: 512,
-        experts: 16,
-        layers: 4,
-        ..SynthSpec::default()
-    })
-}
-
 fn run(cmd: &mut Command) -> Output {
     let o = cmd.output().unwrap();
     let e = String::from_utf8_lossy(&o.stderr);

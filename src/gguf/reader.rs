@@ -362,21 +362,7 @@ impl<R: Read> Rd<'_, R> {
 
     /// A GGUF string (u64 length + bytes), as raw bytes.
     fn string(&mut self, what: fmt::Arguments<'_>) -> Result<Vec<u8>> {
-        let at = self.pos;
-        let n = self.u64(format_args!("the length of {what}"))?;
-        if n > MAX_STRING_LEN {
-            return Err(self.bad(format!(
-                "{what}: string length {n} at byte offset {at} exceeds the limit of {MAX_STRING_LEN} bytes (64 MiB)"
-            )));
-        }
-        if n > self.remaining() {
-            return Err(self.bad(format!(
-                "{what}: string length {n} at byte offset {at} runs past the end of the file \
-                 (only {} bytes remain)",
-                self.remaining()
-            )));
-        }
-        self.bytes(n, what)
+        Ok(self.string_cut(what, u64::MAX)?.0)
     }
 }
 

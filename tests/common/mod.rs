@@ -109,6 +109,19 @@ pub fn source_f32(dir: &Path, name: &str) -> (Vec<u64>, Vec<f32>) {
     (t.shape.clone(), vals)
 }
 
+/// A checkpoint big enough that converting it to q6_k on one thread takes a few seconds (for
+/// tests that act while a conversion runs).
+pub fn slow() -> tempfile::TempDir {
+    synth(&SynthSpec {
+        hidden: 1024,
+        ff: 4096,
+        moe_ff: 512,
+        experts: 16,
+        layers: 4,
+        ..SynthSpec::default()
+    })
+}
+
 /// A temp dir plus a path inside it.
 pub fn out_path(name: &str) -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
