@@ -295,9 +295,24 @@ pub(crate) mod test_support {
                 block_bytes: $bytes,
                 quantize: $q,
                 dequantize: $dq,
-                quantized: include_bytes!(concat!("../../tests/data/quant/", $name, ".bin")),
-                rnd_blocks: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".bin")),
-                rnd_decoded: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".f32")),
+                quantized: include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/quant/",
+                    $name,
+                    ".bin"
+                )),
+                rnd_blocks: include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/quant/rnd_",
+                    $name,
+                    ".bin"
+                )),
+                rnd_decoded: include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/quant/rnd_",
+                    $name,
+                    ".f32"
+                )),
             }
         };
     }
