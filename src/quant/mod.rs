@@ -5,38 +5,35 @@ pub mod float;
 pub mod kquants;
 pub mod legacy;
 pub mod preset;
+pub mod simd;
 
 use crate::gguf::GgmlType;
+pub use simd::Isa;
 
 /// Encodes one row of `x` (length a multiple of `ty.block_size()`) into `out`
 /// (exactly `ty.row_bytes(x.len())` bytes), as ggml's reference code does.
 ///
-/// On x86-64 CPUs with AVX2 the K-quants run in a copy of the same code compiled for AVX2:
-/// Rust never contracts a multiply and an add into an FMA, so the results are bit-identical,
-/// only the vector width changes.
+/// Q8_0 and the K-quants run in vectorised kernels for the best instruction set the CPU has
+/// ([`Isa::active`]); they give the same bytes as the portable code ([`quantize_row_scalar`]).
 pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if matches!(
-        ty,
-        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
-    ) && std::arch::is_x86_feature_detected!("avx2")
-    {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { quantize_row_avx2(ty, x, out) };
-        return;
+    quantize_row_isa(Isa::active(), ty, x, out);
+}
+
+/// [`quantize_row`] with the kernels of `isa` (the portable code for types it has no
+/// vectorised kernel for).
+///
+/// # Panics
+/// When the running CPU does not support `isa` ([`Isa::is_supported`]).
+pub fn quantize_row_isa(isa: Isa, ty: GgmlType, x: &[f32], out: &mut [u8]) {
+    debug_assert_eq!(Some(out.len() as u64), ty.row_bytes(x.len() as u64));
+    if !simd::quantize_row(isa, ty, x, out) {
+        quantize_row_scalar(ty, x, out);
     }
-    quantize_row_portable(ty, x, out);
 }
 
-/// [`quantize_row_portable`] compiled with AVX2 enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn quantize_row_avx2(ty: GgmlType, x: &[f32], out: &mut [u8]) {
-    quantize_row_portable(ty, x, out);
-}
-
-#[inline(always)]
-fn quantize_row_portable(ty: GgmlType, x: &[f32], out: &mut [u8]) {
+/// [`quantize_row`] in portable scalar code: the fallback, and the oracle the vectorised
+/// kernels are tested against.
+pub fn quantize_row_scalar(ty: GgmlType, x: &[f32], out: &mut [u8]) {
     debug_assert_eq!(Some(out.len() as u64), ty.row_bytes(x.len() as u64));
     match ty {
         GgmlType::F32 => {
@@ -109,7 +106,7 @@ mod tests {
             let n = ty.row_bytes(x.len() as u64).unwrap() as usize;
             let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
             quantize_row(ty, &x, &mut a);
-            quantize_row_portable(ty, &x, &mut b);
+            quantize_row_scalar(ty, &x, &mut b);
             assert_eq!(a, b, "{ty}");
             assert!(a.iter().any(|&v| v != 0));
         }
