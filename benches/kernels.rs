@@ -1,16 +1,35 @@
 //! Per-core speed of the quantizers and decoders, portable scalar code against every vectorised
 //! instruction set the CPU supports.
 //!
-//!     cargo bench --bench kernels [-- FILTER...] [--time SECONDS] [--reps N]
+//!     cargo bench --bench kernels [-- FILTER...] [--time SECONDS] [--reps N] [--isa NAME] [--wall]
 //!
 //! One thread. Each line is the median of `--reps` runs (default 5) of at least `--time`
 //! seconds (default 0.3) each, over 32 rows of 7168 elements (DeepSeek-V3's hidden size) of
-//! normally distributed weights, in elements (input values) per second.
+//! normally distributed weights, in elements (input values) per second of the thread's own
+//! CPU time (`CLOCK_THREAD_CPUTIME_ID`), so that other processes on a shared machine do not
+//! count; `--wall` uses wall-clock time instead.
 
 use ds2gguf::gguf::GgmlType;
 use ds2gguf::quant::{self, Isa, float};
 use std::hint::black_box;
-use std::time::Instant;
+
+/// Seconds of CPU time of the calling thread, or of wall-clock time with `wall`.
+fn now(wall: bool) -> f64 {
+    if wall {
+        static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        return T0
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64();
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
 
 const NE0: usize = 7168;
 const ROWS: usize = 32;
@@ -36,6 +55,8 @@ struct Opts {
     filters: Vec<String>,
     time: f64,
     reps: usize,
+    wall: bool,
+    isa: Option<Isa>,
 }
 
 fn opts() -> Opts {
@@ -43,12 +64,16 @@ fn opts() -> Opts {
         filters: Vec::new(),
         time: 0.3,
         reps: 5,
+        wall: false,
+        isa: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--time" => o.time = args.next().and_then(|v| v.parse().ok()).unwrap_or(o.time),
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(o.reps),
+            "--wall" => o.wall = true,
+            "--isa" => o.isa = args.next().and_then(|v| Isa::from_name(&v)),
             "--bench" => {}
             s if s.starts_with("--") => {}
             s => o.filters.push(s.to_lowercase()),
@@ -62,13 +87,13 @@ fn measure(o: &Opts, elems: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm up
     let mut rates = Vec::new();
     for _ in 0..o.reps {
-        let t = Instant::now();
+        let t = now(o.wall);
         let mut calls = 0u64;
-        while t.elapsed().as_secs_f64() < o.time {
+        while now(o.wall) - t < o.time {
             f();
             calls += 1;
         }
-        rates.push(calls as f64 * elems as f64 / t.elapsed().as_secs_f64());
+        rates.push(calls as f64 * elems as f64 / (now(o.wall) - t));
     }
     rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
     rates[rates.len() / 2]
@@ -85,12 +110,16 @@ fn report(name: &str, isa: &str, rate: f64, scalar: f64) {
 fn main() {
     let o = opts();
     let wanted = |name: &str| o.filters.is_empty() || o.filters.iter().any(|f| name.contains(f));
-    let isas = Isa::supported();
+    let isas: Vec<Isa> = Isa::supported()
+        .into_iter()
+        .filter(|i| o.isa.is_none_or(|only| only == *i || *i == Isa::Scalar))
+        .collect();
     println!(
-        "kernels: {} rows x {NE0}, one thread, median of {} x {:.1} s; ISAs {:?}",
+        "kernels: {} rows x {NE0}, one thread, median of {} x {:.1} s of {} time; ISAs {:?}",
         ROWS,
         o.reps,
         o.time,
+        if o.wall { "wall-clock" } else { "thread CPU" },
         isas.iter().map(|i| i.name()).collect::<Vec<_>>()
     );
     let x = gaussian(NE0 * ROWS, 0x5eed, 0.02);

@@ -267,13 +267,11 @@ pub(crate) fn write_q3_k(ob: &mut [u8], sc: &[u8; 12], levels: &[u8; QK_K], d16:
     // high bit of element j goes to bit j/32 of hmask[j % 32]
     let mut low = [0u8; QK_K];
     let mut hmask = [0u8; QK_K / 8];
+    // (levels are below 8: bit 2 is the high bit; written without branches)
     for j in 0..QK_K {
-        let mut l = levels[j];
-        if l > 3 {
-            hmask[j % 32] |= 1 << (j / 32);
-            l = l.wrapping_sub(4);
-        }
-        low[j] = l;
+        let l = levels[j];
+        hmask[j % 32] |= ((l >> 2) & 1) << (j / 32);
+        low[j] = l & 3;
     }
     ob[..32].copy_from_slice(&hmask);
     pack_2bit(&low, &mut ob[32..96]);
@@ -443,20 +441,12 @@ pub(crate) fn write_q5_k(
     qh.fill(0);
     for (c, q) in ql.chunks_exact_mut(32).enumerate() {
         let base = 64 * c;
-        let m1 = 1u8 << (2 * c);
-        let m2 = 2u8 << (2 * c);
+        // (levels are below 32: bit 4 is the fifth bit; written without branches)
         for j in 0..32 {
-            let mut l1 = levels[base + j];
-            if l1 > 15 {
-                l1 -= 16;
-                qh[j] |= m1;
-            }
-            let mut l2 = levels[base + j + 32];
-            if l2 > 15 {
-                l2 -= 16;
-                qh[j] |= m2;
-            }
-            q[j] = l1 | (l2 << 4);
+            let l1 = levels[base + j];
+            let l2 = levels[base + j + 32];
+            qh[j] |= (((l1 >> 4) & 1) << (2 * c)) | (((l2 >> 4) & 1) << (2 * c + 1));
+            q[j] = (l1 & 0x0f) | ((l2 & 0x0f) << 4);
         }
     }
 }

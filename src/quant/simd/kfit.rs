@@ -23,6 +23,29 @@ pub(super) struct Recipe {
     pub zero: bool,
 }
 
+/// `nearest_int(v).clamp(lo, hi) as f32`, the scalar code's sequence.
+#[inline(always)]
+fn level_exact<S: Simd>(s: S, v: S::F, lo: i32, hi: i32) -> S::F {
+    s.to_f(s.clamp_i(s.nearest_int(v), lo, hi))
+}
+
+/// The same value as [`level_exact`] for `|v| < 2^22`, in four operations instead of six:
+/// `v + 1.5 * 2^23` then lies in `[2^23, 2^24)`, where the spacing of floats is 1, so it is `v`
+/// rounded to the nearest integer (ties to even) plus `1.5 * 2^23` exactly, which is also what
+/// `nearest_int` reads from its mantissa bits; subtracting `1.5 * 2^23` back is exact, and
+/// clamping integers held in floats is clamping the integers.
+#[inline(always)]
+fn level_small<S: Simd>(s: S, v: S::F, lo: i32, hi: i32) -> S::F {
+    let magic = s.splat(12_582_912.0);
+    s.min(
+        s.max(s.sub(s.add(v, magic), magic), s.splat(lo as f32)),
+        s.splat(hi as f32),
+    )
+}
+
+/// Largest magnitude for which [`level_small`] equals [`level_exact`] (exclusive).
+const SMALL: f32 = 4_194_304.0;
+
 /// Per lane: the largest magnitude and the signed element that has it (first one on ties).
 #[inline(always)]
 fn signed_absmax<S: Simd, const N: usize>(s: S, x: &[S::F; N]) -> (S::F, S::F) {
@@ -71,8 +94,13 @@ pub(super) fn fit_scale_min<S: Simd, const N: usize, const MAD: bool>(
         sum_w = s.add(sum_w, w[i]);
         sum_x = s.add(sum_x, s.mul(w[i], x[i]));
     }
+    let min_x = min;
     min = s.select(s.gt(min, zero), zero, min);
     let flat = s.eq(max, min);
+    // The levels are `nearest_int(iscale * (x - min))` with `iscale >= 0`, monotonic in `x`:
+    // when its values at the smallest and the largest element lie within ±2^22 in every lane
+    // whose result is used (flat lanes are reset), [`level_small`] gives the same levels.
+
     let mut range = s.sub(max, min);
     let mut iscale = s.div(s.splat(nmax as f32), range);
     let mut scale = s.div(s.splat(1.0), iscale);
@@ -81,10 +109,16 @@ pub(super) fn fit_scale_min<S: Simd, const N: usize, const MAD: bool>(
 
     let mut xm = [zero; N];
     let mut best_error = zero;
+    let fast = small_levels(s, iscale, min, min_x, max, flat);
     for i in 0..N {
         xm[i] = s.sub(x[i], min);
-        let l = s.clamp_i(s.nearest_int(s.mul(iscale, xm[i])), 0, nmax);
-        let diff = s.sub(s.add(s.mul(scale, s.to_f(l)), min), x[i]);
+        let v = s.mul(iscale, xm[i]);
+        let lf = if fast {
+            level_small(s, v, 0, nmax)
+        } else {
+            level_exact(s, v, 0, nmax)
+        };
+        let diff = s.sub(s.add(s.mul(scale, lf), min), x[i]);
         let diff = if MAD { s.abs(diff) } else { s.mul(diff, diff) };
         best_error = s.add(best_error, s.mul(w[i], diff));
     }
@@ -94,17 +128,11 @@ pub(super) fn fit_scale_min<S: Simd, const N: usize, const MAD: bool>(
     for is in 0..passes {
         let num = rmin + rdelta * is as f32 + nmax as f32;
         iscale = s.div(s.splat(num), range);
-        let mut sum_l = zero;
-        let mut sum_l2 = zero;
-        let mut sum_xl = zero;
-        for i in 0..N {
-            let lf = s.to_f(s.clamp_i(s.nearest_int(s.mul(iscale, xm[i])), 0, nmax));
-            cand[i] = lf;
-            let wl = s.mul(w[i], lf);
-            sum_l = s.add(sum_l, wl);
-            sum_l2 = s.add(sum_l2, s.mul(wl, lf));
-            sum_xl = s.add(sum_xl, s.mul(wl, x[i]));
-        }
+        let (sum_l, sum_l2, sum_xl) = if small_levels(s, iscale, min, min_x, max, flat) {
+            qkx2_levels::<S, N, true>(s, nmax, iscale, x, w, &xm, &mut cand)
+        } else {
+            qkx2_levels::<S, N, false>(s, nmax, iscale, x, w, &xm, &mut cand)
+        };
         let det = s.sub(s.mul(sum_w, sum_l2), s.mul(sum_l, sum_l));
         let ok = s.gt(det, zero);
         let sc = s.div(s.sub(s.mul(sum_w, sum_xl), s.mul(sum_x, sum_l)), det);
@@ -140,6 +168,55 @@ pub(super) fn fit_scale_min<S: Simd, const N: usize, const MAD: bool>(
     }
 }
 
+/// True when every used lane of [`fit_scale_min`] has `|iscale * (x - min)| < 2^22` for all
+/// its elements, from the values at its smallest (`min_x`) and largest element; flat lanes,
+/// whose results are reset, do not count.
+#[inline(always)]
+fn small_levels<S: Simd>(
+    s: S,
+    iscale: S::F,
+    min: S::F,
+    min_x: S::F,
+    max: S::F,
+    flat: S::M,
+) -> bool {
+    let hi = s.mul(iscale, s.sub(max, min));
+    let lo = s.mul(iscale, s.sub(min_x, min));
+    let inside = s.and(s.lt(hi, s.splat(SMALL)), s.gt(lo, s.splat(-SMALL)));
+    s.all(s.or(inside, flat))
+}
+
+/// One candidate of [`fit_scale_min`]: its levels (as floats) into `cand` and the sums
+/// `(sum w l, sum w l^2, sum w l x)`; `SMALL` selects [`level_small`].
+#[inline(always)]
+fn qkx2_levels<S: Simd, const N: usize, const SMALL_V: bool>(
+    s: S,
+    nmax: i32,
+    iscale: S::F,
+    x: &[S::F; N],
+    w: &[S::F; N],
+    xm: &[S::F; N],
+    cand: &mut [S::F; N],
+) -> (S::F, S::F, S::F) {
+    let mut sum_l = s.splat(0.0);
+    let mut sum_l2 = sum_l;
+    let mut sum_xl = sum_l;
+    for i in 0..N {
+        let v = s.mul(iscale, xm[i]);
+        let lf = if SMALL_V {
+            level_small(s, v, 0, nmax)
+        } else {
+            level_exact(s, v, 0, nmax)
+        };
+        cand[i] = lf;
+        let wl = s.mul(w[i], lf);
+        sum_l = s.add(sum_l, wl);
+        sum_l2 = s.add(sum_l2, s.mul(wl, lf));
+        sum_xl = s.add(sum_xl, s.mul(wl, x[i]));
+    }
+    (sum_l, sum_l2, sum_xl)
+}
+
 /// Result of [`fit_qx_rmse1`] per lane.
 pub(super) struct Symmetric<S: Simd> {
     pub scale: S::F,
@@ -150,6 +227,11 @@ pub(super) struct Symmetric<S: Simd> {
 }
 
 /// `kquants::fit_qx_rmse1` (ggml's `make_qx_quants` with `rmse_type = 1`) per lane.
+///
+/// The inputs must be finite. The levels are `nearest_int(iscale * x)` with
+/// `|iscale| = (nmax + 0.1 * is) / |max|`, `|x| <= |max|`, so `|iscale * x| <= nmax + 1` in
+/// every lane whose result is used (lanes with `|max| < GROUP_MAX_EPS` are reset), and
+/// [`level_small`] gives the scalar code's levels.
 #[inline(always)]
 pub(super) fn fit_qx_rmse1<S: Simd, const N: usize>(
     s: S,
@@ -202,7 +284,7 @@ fn rmse1_pass<S: Simd, const N: usize>(
     let mut sumlx = s.splat(0.0);
     let mut suml2 = sumlx;
     for i in 0..N {
-        let lf = s.to_f(s.clamp_i(s.nearest_int(s.mul(iscale, x[i])), -nmax, nmax - 1));
+        let lf = level_small(s, s.mul(iscale, x[i]), -nmax, nmax - 1);
         sumlx = s.add(sumlx, s.mul(wx[i], lf));
         suml2 = s.add(suml2, s.mul(s.mul(w[i], lf), lf));
     }

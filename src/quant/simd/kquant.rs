@@ -3,11 +3,12 @@
 //! sub-block from its stored scale, `B::LANES` consecutive elements at a time. The
 //! super-block scale stages and the bit packing are the scalar code's own functions.
 //!
-//! Super-blocks containing a NaN go to the scalar code. Where two NaNs meet in one operation,
-//! which payload survives depends on the operand order the compiler picked (it may swap the
-//! operands of an addition or a multiplication, in C as in Rust), and `nearest_int` reads
-//! payload bits; without NaN inputs every NaN that arises is the default NaN of the machine, so
-//! the order cannot show. The vectorised result then equals the scalar code's as compiled.
+//! Super-blocks containing a NaN or an infinity go to the scalar code. Where two NaNs meet in
+//! one operation, which payload survives depends on the operand order the compiler picked (it
+//! may swap the operands of an addition or a multiplication, in C as in Rust), and
+//! `nearest_int` reads payload bits; without NaN inputs every NaN that arises is the default
+//! NaN of the machine, so the order cannot show. Finite inputs also bound the values whose
+//! levels the fits round (see `kfit`).
 //!
 //! A row is processed in windows of whole super-blocks holding a whole number of `W` vectors
 //! of sub-blocks; a short last window is padded with zeros, whose results are discarded.
@@ -19,17 +20,6 @@ use crate::quant::kquants::{
 
 /// Most sub-blocks in one window.
 const MAX_GROUPS: usize = 64;
-
-/// `W::LANES` consecutive groups of `N` values, transposed: lane `k` of `out[i]` is
-/// `x[N * k + i]`.
-#[inline(always)]
-fn load_groups<W: Simd, const N: usize>(w: W, x: &[f32]) -> [W::F; N] {
-    let mut t = [w.splat(0.0); N];
-    for (i, v) in t.iter_mut().enumerate() {
-        *v = w.load_strided(&x[i..], N);
-    }
-    t
-}
 
 /// The window of `sbs` super-blocks starting at super-block `b0`: the number of real
 /// super-blocks in it and its data (the row itself, or `pad` holding the last super-blocks
@@ -102,14 +92,17 @@ fn group_levels<B: Simd>(
     }
 }
 
-/// True when the super-block `xb` contains a NaN.
+/// True when the super-block `xb` contains a NaN or an infinity (`v - v` is NaN exactly for
+/// those).
 #[inline(always)]
-fn has_nan<B: Simd>(b: B, xb: &[f32]) -> bool {
+fn has_nonfinite<B: Simd>(b: B, xb: &[f32]) -> bool {
     let l = B::LANES;
-    let mut acc = b.ne(b.load(xb), b.load(xb));
+    let zero = b.splat(0.0);
+    let v = b.load(xb);
+    let mut acc = b.ne(b.sub(v, v), zero);
     for c in 1..QK_K / l {
         let v = b.load(&xb[c * l..]);
-        acc = b.or(acc, b.ne(v, v));
+        acc = b.or(acc, b.ne(b.sub(v, v), zero));
     }
     b.any(acc)
 }
@@ -179,7 +172,7 @@ fn quantize_k4<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [u8], q5: bool
     while b0 * QK_K < x.len() {
         let (n, xs) = window(x, b0, sbs, &mut pad);
         for f in 0..fits {
-            let xt = load_groups::<W, 32>(w, &xs[f * W::LANES * 32..]);
+            let xt = w.load_groups::<32>(&xs[f * W::LANES * 32..]);
             let mut sum_x2 = w.splat(0.0);
             for v in &xt {
                 sum_x2 = w.add(sum_x2, w.mul(*v, *v));
@@ -194,7 +187,7 @@ fn quantize_k4<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [u8], q5: bool
         }
         for sb in 0..n {
             let xb = &xs[sb * QK_K..(sb + 1) * QK_K];
-            if has_nan(b, xb) {
+            if has_nonfinite(b, xb) {
                 let ob = &mut out[(b0 + sb) * bytes..(b0 + sb + 1) * bytes];
                 if q5 {
                     kq::quantize_row_q5_k(xb, ob);
@@ -243,7 +236,7 @@ pub(super) fn quantize_q2_k<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [
     while b0 * QK_K < x.len() {
         let (n, xs) = window(x, b0, sbs, &mut pad);
         for f in 0..fits {
-            let xt = load_groups::<W, 16>(w, &xs[f * W::LANES * 16..]);
+            let xt = w.load_groups::<16>(&xs[f * W::LANES * 16..]);
             let mut wt = xt;
             for v in wt.iter_mut() {
                 *v = w.abs(*v);
@@ -253,7 +246,7 @@ pub(super) fn quantize_q2_k<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [
         }
         for sb in 0..n {
             let xb = &xs[sb * QK_K..(sb + 1) * QK_K];
-            if has_nan(b, xb) {
+            if has_nonfinite(b, xb) {
                 let ob = &mut out[(b0 + sb) * Q2_K_BYTES..(b0 + sb + 1) * Q2_K_BYTES];
                 kq::quantize_row_q2_k(xb, ob);
                 continue;
@@ -294,7 +287,7 @@ pub(super) fn quantize_q6_k<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [
     while b0 * QK_K < x.len() {
         let (n, xs) = window(x, b0, sbs, &mut pad);
         for f in 0..fits {
-            let xt = load_groups::<W, 16>(w, &xs[f * W::LANES * 16..]);
+            let xt = w.load_groups::<16>(&xs[f * W::LANES * 16..]);
             let r = kfit::fit_qx_rmse1::<W, 16>(w, 32, &xt);
             let at = f * W::LANES;
             w.store(r.scale, &mut fr.scale[at..]);
@@ -304,7 +297,7 @@ pub(super) fn quantize_q6_k<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [
         }
         for sb in 0..n {
             let xb = &xs[sb * QK_K..(sb + 1) * QK_K];
-            if has_nan(b, xb) {
+            if has_nonfinite(b, xb) {
                 let ob = &mut out[(b0 + sb) * Q6_K_BYTES..(b0 + sb + 1) * Q6_K_BYTES];
                 kq::quantize_row_q6_k(xb, ob);
                 continue;
@@ -349,7 +342,7 @@ pub(super) fn quantize_q3_k<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [
     while b0 * QK_K < x.len() {
         let (n, xs) = window(x, b0, sbs, &mut pad);
         for f in 0..fits {
-            let xt = load_groups::<W, 16>(w, &xs[f * W::LANES * 16..]);
+            let xt = w.load_groups::<16>(&xs[f * W::LANES * 16..]);
             let mut levels = [w.splat_i(0); 16];
             let scale = kfit::fit_q3::<W, 16>(w, 4, &xt, &mut levels);
             w.store(scale, &mut fr.scale[f * W::LANES..]);
@@ -359,7 +352,7 @@ pub(super) fn quantize_q3_k<B: Simd, W: Simd>(b: B, w: W, x: &[f32], out: &mut [
         }
         for sb in 0..n {
             let xb = &xs[sb * QK_K..(sb + 1) * QK_K];
-            if has_nan(b, xb) {
+            if has_nonfinite(b, xb) {
                 let ob = &mut out[(b0 + sb) * Q3_K_BYTES..(b0 + sb + 1) * Q3_K_BYTES];
                 kq::quantize_row_q3_k(xb, ob);
                 continue;

@@ -222,6 +222,16 @@ pub(crate) trait Simd: Copy {
     fn load(self, p: &[f32]) -> Self::F;
     /// Lane `k` is `p[k * stride]`.
     fn load_strided(self, p: &[f32], stride: usize) -> Self::F;
+    /// `LANES` consecutive groups of `N` values, transposed: lane `k` of `out[i]` is
+    /// `x[N * k + i]`.
+    #[inline(always)]
+    fn load_groups<const N: usize>(self, x: &[f32]) -> [Self::F; N] {
+        let mut t = [self.splat(0.0); N];
+        for (i, v) in t.iter_mut().enumerate() {
+            *v = self.load_strided(&x[i..], N);
+        }
+        t
+    }
     /// Stores into the first `LANES` values of `p`.
     fn store(self, v: Self::F, p: &mut [f32]);
     /// Stores into the first `LANES` values of `p`.
@@ -274,6 +284,8 @@ pub(crate) trait Simd: Copy {
     fn andnot(self, a: Self::M, b: Self::M) -> Self::M;
     /// True when any lane is set.
     fn any(self, m: Self::M) -> bool;
+    /// True when every lane is set.
+    fn all(self, m: Self::M) -> bool;
 
     /// ggml's `nearest_int`: the low 23 bits of `v + 1.5 * 2^23`, minus 2^22.
     fn nearest_int(self, v: Self::F) -> Self::I;
@@ -356,6 +368,17 @@ impl<S: Simd, const K: usize> Simd for Wide<S, K> {
             *v = self.0.load_strided(&p[j * S::LANES * stride..], stride);
         }
         r
+    }
+    #[inline(always)]
+    fn load_groups<const N: usize>(self, x: &[f32]) -> [Self::F; N] {
+        let mut t = [[self.0.splat(0.0); K]; N];
+        for j in 0..K {
+            let part = self.0.load_groups::<N>(&x[j * S::LANES * N..]);
+            for i in 0..N {
+                t[i][j] = part[i];
+            }
+        }
+        t
     }
     #[inline(always)]
     fn store(self, v: Self::F, p: &mut [f32]) {
@@ -474,6 +497,14 @@ impl<S: Simd, const K: usize> Simd for Wide<S, K> {
             acc = self.0.or(acc, *v);
         }
         self.0.any(acc)
+    }
+    #[inline(always)]
+    fn all(self, m: Self::M) -> bool {
+        let mut acc = m[0];
+        for v in &m[1..] {
+            acc = self.0.and(acc, *v);
+        }
+        self.0.all(acc)
     }
     #[inline(always)]
     fn nearest_int(self, v: Self::F) -> Self::I {

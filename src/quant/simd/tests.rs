@@ -374,3 +374,41 @@ fn isa_names_round_trip() {
     assert!(Isa::Scalar.is_supported());
     assert!(Isa::active().is_supported());
 }
+
+/// The backends' transposing loads against lane-by-lane strided loads.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn transposed_group_loads() {
+    fn check<S: Simd, const N: usize>(s: S) {
+        let x: Vec<f32> = (0..S::LANES * N).map(|i| i as f32).collect();
+        let t = s.load_groups::<N>(&x);
+        let mut lanes = vec![0f32; S::LANES];
+        for (i, v) in t.iter().enumerate() {
+            s.store(*v, &mut lanes);
+            for (k, got) in lanes.iter().enumerate() {
+                assert_eq!(
+                    *got,
+                    x[N * k + i],
+                    "{} lanes, N = {N}: element {i} of group {k}",
+                    S::LANES
+                );
+            }
+        }
+    }
+    if Isa::Avx2.is_supported() {
+        // SAFETY: checked just above.
+        let s = unsafe { x86::Avx2::new() };
+        check::<_, 16>(s);
+        check::<_, 32>(s);
+        check::<_, 16>(Wide::<_, 2>(s));
+        check::<_, 32>(Wide::<_, 4>(s));
+    }
+    if Isa::Avx512.is_supported() {
+        // SAFETY: checked just above.
+        let s = unsafe { x86::Avx512::new() };
+        check::<_, 16>(s);
+        check::<_, 32>(s);
+        check::<_, 16>(Wide::<_, 2>(s));
+        check::<_, 32>(Wide::<_, 4>(s));
+    }
+}

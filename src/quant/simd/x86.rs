@@ -46,6 +46,78 @@ pub(super) fn f16_bits_f16c(v: f32) -> u16 {
     }
 }
 
+/// 8×8 transpose: lane `k` of `out[i]` is lane `i` of `r[k]`.
+#[inline(always)]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    unsafe {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        // u[c] / u[4 + c]: column 4j + c of rows 0-3 / 4-7 in 128-bit half j
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t0, t2),
+            _mm256_shuffle_ps::<0xEE>(t0, t2),
+            _mm256_shuffle_ps::<0x44>(t1, t3),
+            _mm256_shuffle_ps::<0xEE>(t1, t3),
+            _mm256_shuffle_ps::<0x44>(t4, t6),
+            _mm256_shuffle_ps::<0xEE>(t4, t6),
+            _mm256_shuffle_ps::<0x44>(t5, t7),
+            _mm256_shuffle_ps::<0xEE>(t5, t7),
+        ];
+        let mut out = r;
+        for c in 0..4 {
+            out[c] = _mm256_permute2f128_ps::<0x20>(u[c], u[4 + c]);
+            out[4 + c] = _mm256_permute2f128_ps::<0x31>(u[c], u[4 + c]);
+        }
+        out
+    }
+}
+
+/// 16×16 transpose: lane `k` of `out[i]` is lane `i` of `r[k]`.
+#[inline(always)]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    unsafe {
+        let mut t = r;
+        for p in 0..8 {
+            t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+            t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+        }
+        // u[4g + c]: column 4j + c of rows 4g..4g+4 in 128-bit lane j
+        let mut u = r;
+        for g in 0..4 {
+            let (a0, a1, b0, b1) = (
+                _mm512_castps_pd(t[4 * g]),
+                _mm512_castps_pd(t[4 * g + 1]),
+                _mm512_castps_pd(t[4 * g + 2]),
+                _mm512_castps_pd(t[4 * g + 3]),
+            );
+            u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, b0));
+            u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, b0));
+            u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, b1));
+            u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, b1));
+        }
+        // 4×4 transposes of 128-bit lanes
+        let mut out = r;
+        for c in 0..4 {
+            let (a, b, cc, d) = (u[c], u[4 + c], u[8 + c], u[12 + c]);
+            let v0 = _mm512_shuffle_f32x4::<0x44>(a, b);
+            let v1 = _mm512_shuffle_f32x4::<0xEE>(a, b);
+            let v2 = _mm512_shuffle_f32x4::<0x44>(cc, d);
+            let v3 = _mm512_shuffle_f32x4::<0xEE>(cc, d);
+            out[c] = _mm512_shuffle_f32x4::<0x88>(v0, v2);
+            out[4 + c] = _mm512_shuffle_f32x4::<0xDD>(v0, v2);
+            out[8 + c] = _mm512_shuffle_f32x4::<0x88>(v1, v3);
+            out[12 + c] = _mm512_shuffle_f32x4::<0xDD>(v1, v3);
+        }
+        out
+    }
+}
+
 impl Simd for Avx2 {
     const LANES: usize = 8;
     type F = __m256;
@@ -76,6 +148,20 @@ impl Simd for Avx2 {
             );
             _mm256_i32gather_ps::<4>(p.as_ptr(), idx)
         }
+    }
+    #[inline(always)]
+    fn load_groups<const N: usize>(self, x: &[f32]) -> [__m256; N] {
+        assert!(N.is_multiple_of(8) && x.len() >= 8 * N);
+        let mut out = [self.splat(0.0); N];
+        for b in 0..N / 8 {
+            let mut r = [self.splat(0.0); 8];
+            for (k, v) in r.iter_mut().enumerate() {
+                *v = self.load(&x[k * N + 8 * b..]);
+            }
+            let c = transpose8(r);
+            out[8 * b..8 * b + 8].copy_from_slice(&c);
+        }
+        out
     }
     #[inline(always)]
     fn store(self, v: __m256, p: &mut [f32]) {
@@ -193,6 +279,10 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn any(self, m: __m256) -> bool {
         unsafe { _mm256_movemask_ps(m) != 0 }
+    }
+    #[inline(always)]
+    fn all(self, m: __m256) -> bool {
+        unsafe { _mm256_movemask_ps(m) == 0xff }
     }
     #[inline(always)]
     fn nearest_int(self, v: __m256) -> __m256i {
@@ -314,6 +404,20 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
+    fn load_groups<const N: usize>(self, x: &[f32]) -> [__m512; N] {
+        assert!(N.is_multiple_of(16) && x.len() >= 16 * N);
+        let mut out = [self.splat(0.0); N];
+        for b in 0..N / 16 {
+            let mut r = [self.splat(0.0); 16];
+            for (k, v) in r.iter_mut().enumerate() {
+                *v = self.load(&x[k * N + 16 * b..]);
+            }
+            let c = transpose16(r);
+            out[16 * b..16 * b + 16].copy_from_slice(&c);
+        }
+        out
+    }
+    #[inline(always)]
     fn store(self, v: __m512, p: &mut [f32]) {
         assert!(p.len() >= 16);
         unsafe { _mm512_storeu_ps(p.as_mut_ptr(), v) }
@@ -429,6 +533,10 @@ impl Simd for Avx512 {
         m != 0
     }
     #[inline(always)]
+    fn all(self, m: __mmask16) -> bool {
+        m == 0xffff
+    }
+    #[inline(always)]
     fn nearest_int(self, v: __m512) -> __m512i {
         unsafe {
             let t = _mm512_castps_si512(_mm512_add_ps(v, _mm512_set1_ps(12_582_912.0)));
@@ -513,13 +621,16 @@ impl Simd for Avx512 {
 pub(super) unsafe fn quantize_row_avx2(ty: GgmlType, x: &[f32], out: &mut [u8]) {
     // SAFETY: this function's features are the token's requirement.
     let s = unsafe { Avx2::new() };
+    // two registers per fitted vector (more independent work to hide the serial sums); the
+    // best width on the machines measured (BENCHMARKS.md)
+    let w = Wide::<_, 2>(s);
     match ty {
         GgmlType::Q8_0 => block32::quantize_q8_0(s, x, out),
-        GgmlType::Q2_K => kquant::quantize_q2_k(s, Wide::<_, 2>(s), x, out),
-        GgmlType::Q3_K => kquant::quantize_q3_k(s, Wide::<_, 4>(s), x, out),
-        GgmlType::Q4_K => kquant::quantize_q4_k(s, Wide::<_, 2>(s), x, out),
-        GgmlType::Q5_K => kquant::quantize_q5_k(s, Wide::<_, 2>(s), x, out),
-        GgmlType::Q6_K => kquant::quantize_q6_k(s, Wide::<_, 2>(s), x, out),
+        GgmlType::Q2_K => kquant::quantize_q2_k(s, w, x, out),
+        GgmlType::Q3_K => kquant::quantize_q3_k(s, w, x, out),
+        GgmlType::Q4_K => kquant::quantize_q4_k(s, w, x, out),
+        GgmlType::Q5_K => kquant::quantize_q5_k(s, w, x, out),
+        GgmlType::Q6_K => kquant::quantize_q6_k(s, w, x, out),
         _ => unreachable!("no vectorised quantizer for {ty}"),
     }
 }
@@ -532,13 +643,16 @@ pub(super) unsafe fn quantize_row_avx2(ty: GgmlType, x: &[f32], out: &mut [u8]) 
 pub(super) unsafe fn quantize_row_avx512(ty: GgmlType, x: &[f32], out: &mut [u8]) {
     // SAFETY: this function's features are the token's requirement.
     let s = unsafe { Avx512::new() };
+    // two registers per fitted vector (more independent work to hide the serial sums); the
+    // best width on the machines measured (BENCHMARKS.md)
+    let w = Wide::<_, 2>(s);
     match ty {
         GgmlType::Q8_0 => block32::quantize_q8_0(s, x, out),
-        GgmlType::Q2_K => kquant::quantize_q2_k(s, Wide::<_, 2>(s), x, out),
-        GgmlType::Q3_K => kquant::quantize_q3_k(s, Wide::<_, 4>(s), x, out),
-        GgmlType::Q4_K => kquant::quantize_q4_k(s, Wide::<_, 2>(s), x, out),
-        GgmlType::Q5_K => kquant::quantize_q5_k(s, Wide::<_, 2>(s), x, out),
-        GgmlType::Q6_K => kquant::quantize_q6_k(s, Wide::<_, 1>(s), x, out),
+        GgmlType::Q2_K => kquant::quantize_q2_k(s, w, x, out),
+        GgmlType::Q3_K => kquant::quantize_q3_k(s, w, x, out),
+        GgmlType::Q4_K => kquant::quantize_q4_k(s, w, x, out),
+        GgmlType::Q5_K => kquant::quantize_q5_k(s, w, x, out),
+        GgmlType::Q6_K => kquant::quantize_q6_k(s, w, x, out),
         _ => unreachable!("no vectorised quantizer for {ty}"),
     }
 }
