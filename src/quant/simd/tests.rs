@@ -376,7 +376,6 @@ fn isa_names_round_trip() {
 }
 
 /// The backends' transposing loads against lane-by-lane strided loads.
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn transposed_group_loads() {
     fn check<S: Simd, const N: usize>(s: S) {
@@ -395,6 +394,15 @@ fn transposed_group_loads() {
             }
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    if Isa::Neon.is_supported() {
+        // SAFETY: checked just above.
+        let s = unsafe { neon::Neon::new() };
+        check::<_, 16>(s);
+        check::<_, 32>(s);
+        check::<_, 16>(Wide::<_, 2>(s));
+    }
+    #[cfg(target_arch = "x86_64")]
     if Isa::Avx2.is_supported() {
         // SAFETY: checked just above.
         let s = unsafe { x86::Avx2::new() };
@@ -403,6 +411,7 @@ fn transposed_group_loads() {
         check::<_, 16>(Wide::<_, 2>(s));
         check::<_, 32>(Wide::<_, 4>(s));
     }
+    #[cfg(target_arch = "x86_64")]
     if Isa::Avx512.is_supported() {
         // SAFETY: checked just above.
         let s = unsafe { x86::Avx512::new() };
