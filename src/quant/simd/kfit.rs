@@ -29,18 +29,22 @@ fn level_exact<S: Simd>(s: S, v: S::F, lo: i32, hi: i32) -> S::F {
     s.to_f(s.clamp_i(s.nearest_int(v), lo, hi))
 }
 
-/// The same value as [`level_exact`] for `|v| < 2^22`, in four operations instead of six:
-/// `v + 1.5 * 2^23` then lies in `[2^23, 2^24)`, where the spacing of floats is 1, so it is `v`
-/// rounded to the nearest integer (ties to even) plus `1.5 * 2^23` exactly, which is also what
-/// `nearest_int` reads from its mantissa bits; subtracting `1.5 * 2^23` back is exact, and
-/// clamping integers held in floats is clamping the integers.
+/// The same value as [`level_exact`] for `|v| < 2^22`, in four operations instead of six,
+/// none of them a float minimum or maximum (which compete with the multiplications for
+/// execution ports): `t = v + 1.5 * 2^23` then lies in `[2^23, 2^24)`, where the spacing of
+/// floats is 1, so `t` is `v` rounded to the nearest integer (ties to even) plus `1.5 * 2^23`
+/// exactly, which is also what `nearest_int` reads from its mantissa bits. Positive floats
+/// order as their bit patterns, so clamping the bits of `t` between those of
+/// `1.5 * 2^23 + lo` and `1.5 * 2^23 + hi` clamps the integer, and subtracting `1.5 * 2^23` back
+/// is exact.
 #[inline(always)]
 fn level_small<S: Simd>(s: S, v: S::F, lo: i32, hi: i32) -> S::F {
-    let magic = s.splat(12_582_912.0);
-    s.min(
-        s.max(s.sub(s.add(v, magic), magic), s.splat(lo as f32)),
-        s.splat(hi as f32),
-    )
+    const MAGIC: f32 = 12_582_912.0;
+    let magic = s.splat(MAGIC);
+    let t = s.bits(s.add(v, magic));
+    let lo_bits = (MAGIC + lo as f32).to_bits() as i32;
+    let hi_bits = (MAGIC + hi as f32).to_bits() as i32;
+    s.sub(s.bitcast_f(s.clamp_i(t, lo_bits, hi_bits)), magic)
 }
 
 /// Largest magnitude for which [`level_small`] equals [`level_exact`] (exclusive).
