@@ -47,6 +47,11 @@ fn level_small<S: Simd>(s: S, v: S::F, lo: i32, hi: i32) -> S::F {
     s.sub(s.bitcast_f(s.clamp_i(t, lo_bits, hi_bits)), magic)
 }
 
+/// Passes of [`fit_scale_min`] that took the exact (integer) rounding path, for the tests.
+#[cfg(test)]
+pub(super) static EXACT_PASSES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// Largest magnitude for which [`level_small`] equals [`level_exact`] (exclusive).
 const SMALL: f32 = 4_194_304.0;
 
@@ -187,7 +192,12 @@ fn small_levels<S: Simd>(
     let hi = s.mul(iscale, s.sub(max, min));
     let lo = s.mul(iscale, s.sub(min_x, min));
     let inside = s.and(s.lt(hi, s.splat(SMALL)), s.gt(lo, s.splat(-SMALL)));
-    s.all(s.or(inside, flat))
+    let small = s.all(s.or(inside, flat));
+    #[cfg(test)]
+    if !small {
+        EXACT_PASSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    small
 }
 
 /// One candidate of [`fit_scale_min`]: its levels (as floats) into `cand` and the sums
