@@ -76,7 +76,6 @@ pub(super) fn read_rows(
             }
             let cols_u = cols as usize;
             let bc = block.1 as usize;
-            let lut = &float::E4M3FN_LUT;
             for (ri, (orow, brow)) in out
                 .chunks_exact_mut(cols_u)
                 .zip(b.chunks_exact(cols_u))
@@ -84,11 +83,7 @@ pub(super) fn read_rows(
             {
                 let srow = ((row0 + ri as u64) / block.0 - sr0) as usize;
                 let scales = &sc.scales[srow * scols as usize..(srow + 1) * scols as usize];
-                for ((oc, bcch), s) in orow.chunks_mut(bc).zip(brow.chunks(bc)).zip(scales) {
-                    for (o, q) in oc.iter_mut().zip(bcch) {
-                        *o = lut[*q as usize] * *s;
-                    }
-                }
+                float::fp8_block_row(brow, scales, bc, orow);
             }
         }
         _ => {

@@ -3,6 +3,7 @@
 //! Rounding follows ggml and gguf-py exactly: round to nearest even for f16 and bf16,
 //! with bf16 NaNs quieted as `(bits >> 16) | 0x40`.
 
+use super::simd::{self, Isa};
 use half::f16;
 
 /// f32 → bf16 bits, as ggml's `ggml_compute_fp32_to_bf16` and gguf-py do.
@@ -60,8 +61,24 @@ pub fn f16_bytes_to_f32(data: &[u8], out: &mut [f32]) {
     }
 }
 
-/// Decodes little-endian bf16 bytes.
+/// Decodes little-endian bf16 bytes (`data.len() == 2 * out.len()`), vectorised where the CPU
+/// allows ([`Isa::active`]).
 pub fn bf16_bytes_to_f32(data: &[u8], out: &mut [f32]) {
+    bf16_bytes_to_f32_isa(Isa::active(), data, out);
+}
+
+/// [`bf16_bytes_to_f32`] with the kernel of `isa`.
+///
+/// # Panics
+/// When the running CPU does not support `isa`.
+pub fn bf16_bytes_to_f32_isa(isa: Isa, data: &[u8], out: &mut [f32]) {
+    if !simd::bf16_bytes_to_f32(isa, data, out) {
+        bf16_bytes_to_f32_scalar(data, out);
+    }
+}
+
+/// [`bf16_bytes_to_f32`] in portable scalar code (the fallback and test oracle).
+pub fn bf16_bytes_to_f32_scalar(data: &[u8], out: &mut [f32]) {
     for (o, b) in out.iter_mut().zip(data.chunks_exact(2)) {
         *o = bf16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }
@@ -95,6 +112,63 @@ pub static E4M3FN_LUT: [f32; 256] = {
     }
     t
 };
+
+/// One FP8 e4m3fn code times its block scale: `E4M3FN_LUT[q] * scale`. The two NaN codes give
+/// [`f32::NAN`] whatever the scale (what x86 returns for `NAN * scale` with the table value as
+/// the first operand; written out so that the result does not depend on operand order when
+/// the scale is a NaN too).
+#[inline(always)]
+pub fn fp8_scaled(q: u8, scale: f32) -> f32 {
+    if q & 0x7f == 0x7f {
+        f32::NAN
+    } else {
+        E4M3FN_LUT[q as usize] * scale
+    }
+}
+
+/// Decodes one row of FP8 e4m3fn codes with per-block scales: element `i` is
+/// [`fp8_scaled`]`(codes[i], scales[i / block_cols])`. `out` has `codes.len()` elements;
+/// columns beyond the last scale are left as they are. Vectorised where the CPU allows
+/// ([`Isa::active`]).
+pub fn fp8_block_row(codes: &[u8], scales: &[f32], block_cols: usize, out: &mut [f32]) {
+    fp8_block_row_isa(Isa::active(), codes, scales, block_cols, out);
+}
+
+/// [`fp8_block_row`] with the kernel of `isa`.
+///
+/// # Panics
+/// When the running CPU does not support `isa`.
+pub fn fp8_block_row_isa(
+    isa: Isa,
+    codes: &[u8],
+    scales: &[f32],
+    block_cols: usize,
+    out: &mut [f32],
+) {
+    if !simd::fp8_block_row(isa, codes, scales, block_cols, out) {
+        fp8_block_row_scalar(codes, scales, block_cols, out);
+    }
+}
+
+/// [`fp8_block_row`] in portable scalar code (the fallback and test oracle).
+pub fn fp8_block_row_scalar(codes: &[u8], scales: &[f32], block_cols: usize, out: &mut [f32]) {
+    check_fp8_block_row(codes, scales, block_cols, out);
+    for ((oc, cc), s) in out
+        .chunks_mut(block_cols)
+        .zip(codes.chunks(block_cols))
+        .zip(scales)
+    {
+        for (o, q) in oc.iter_mut().zip(cc) {
+            *o = fp8_scaled(*q, *s);
+        }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn check_fp8_block_row(codes: &[u8], _scales: &[f32], block_cols: usize, out: &[f32]) {
+    assert_eq!(codes.len(), out.len(), "one output per FP8 code");
+    assert!(block_cols > 0, "FP8 block width 0");
+}
 
 /// Decodes one E8M0 scale code: `2^(b-127)`, 0xFF is NaN.
 pub fn e8m0_to_f32(b: u8) -> f32 {

@@ -97,29 +97,38 @@ fn check_sizes(nx: usize, nout: usize, block_bytes: usize) {
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [u8]) {
     check_sizes(x.len(), out.len(), Q8_0_BYTES);
     for (xb, ob) in x.chunks_exact(QK).zip(out.chunks_exact_mut(Q8_0_BYTES)) {
-        let mut amax = 0f32;
-        for v in xb {
-            let a = v.abs();
-            // same select as the C `MAX` macro (a NaN element wins)
-            amax = if amax > a { amax } else { a };
+        quantize_block_q8_0(xb, ob);
+    }
+}
+
+/// One block of [`quantize_row_q8_0`]: 32 values into 34 bytes.
+#[inline(always)]
+pub(crate) fn quantize_block_q8_0(xb: &[f32], ob: &mut [u8]) {
+    let mut amax = 0f32;
+    let mut nan = false;
+    for v in &xb[..QK] {
+        let a = v.abs();
+        nan |= a.is_nan();
+        // same select as the C `MAX` macro (a NaN element wins, until the next element)
+        amax = if amax > a { amax } else { a };
+    }
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    put_f16(ob, d);
+    if !nan && amax.is_finite() && id.is_finite() {
+        // |v·id| ≤ 127 here (amax is the true maximum: no NaN dropped an earlier one), so
+        // truncation through i32 is exact and the half-away-from-zero rounding of `roundf` can
+        // be done with compares: the loop vectorises.
+        for (o, v) in ob[2..Q8_0_BYTES].iter_mut().zip(xb) {
+            let y = v * id;
+            let t = y as i32;
+            let f = y - t as f32;
+            let r = t + (f >= 0.5) as i32 - (f <= -0.5) as i32;
+            *o = r as u8;
         }
-        let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        put_f16(ob, d);
-        if amax.is_finite() && id.is_finite() {
-            // |v·id| ≤ 127 here, so truncation through i32 is exact and the half-away-from-zero
-            // rounding of `roundf` can be done with compares: the loop vectorises.
-            for (o, v) in ob[2..].iter_mut().zip(xb) {
-                let y = v * id;
-                let t = y as i32;
-                let f = y - t as f32;
-                let r = t + (f >= 0.5) as i32 - (f <= -0.5) as i32;
-                *o = r as u8;
-            }
-        } else {
-            for (o, v) in ob[2..].iter_mut().zip(xb) {
-                *o = trunc_x86((v * id).round()) as u8;
-            }
+    } else {
+        for (o, v) in ob[2..Q8_0_BYTES].iter_mut().zip(xb) {
+            *o = trunc_x86((v * id).round()) as u8;
         }
     }
 }
@@ -295,9 +304,24 @@ pub(crate) mod test_support {
                 block_bytes: $bytes,
                 quantize: $q,
                 dequantize: $dq,
-                quantized: include_bytes!(concat!("../../tests/data/quant/", $name, ".bin")),
-                rnd_blocks: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".bin")),
-                rnd_decoded: include_bytes!(concat!("../../tests/data/quant/rnd_", $name, ".f32")),
+                quantized: include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/quant/",
+                    $name,
+                    ".bin"
+                )),
+                rnd_blocks: include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/quant/rnd_",
+                    $name,
+                    ".bin"
+                )),
+                rnd_decoded: include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/quant/rnd_",
+                    $name,
+                    ".f32"
+                )),
             }
         };
     }
@@ -711,6 +735,15 @@ mod tests {
         let mut q = [0u8; Q8_0_BYTES];
         quantize_row_q8_0(&x, &mut q);
         assert_eq!(&q[2..6], &[127, 3, (-3i8) as u8, 1]);
+        // a NaN that is not last drops the running maximum (as C's `MAX` does): the other
+        // elements are then rounded and converted as x86 does, out-of-range values to 0
+        let mut x = [0f32; QK];
+        x[0] = -1e30;
+        x[1] = f32::NAN;
+        x[2] = 1.0;
+        x[3] = 0.5;
+        quantize_row_q8_0(&x, &mut q);
+        assert_eq!(&q[..6], &[0x08, 0x20, 0, 0, 127, 64]);
         // degenerate conversions follow x86: NaN/out of range -> i32::MIN
         assert_eq!(trunc_x86(f32::NAN), i32::MIN);
         assert_eq!(trunc_x86(f32::INFINITY), i32::MIN);

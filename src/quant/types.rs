@@ -2,7 +2,7 @@
 //! bytes per block, the llama.cpp file type of a file made mostly of it, and the row encoder
 //! and decoder. Adding a type is one row here plus its kernel module.
 
-use super::{dispatch, float, kquants, legacy};
+use super::{float, kquants, legacy};
 use std::fmt;
 
 /// Encodes one row of f32 values (a whole number of blocks) into the type's bytes.
@@ -61,11 +61,11 @@ pub static TYPES: [TypeTraits; 13] = [
     row(GgmlType::Q5_0, "Q5_0", 6, 32, 22, Some(8), legacy::quantize_row_q5_0, legacy::dequantize_row_q5_0),
     row(GgmlType::Q5_1, "Q5_1", 7, 32, 24, Some(9), legacy::quantize_row_q5_1, legacy::dequantize_row_q5_1),
     row(GgmlType::Q8_0, "Q8_0", 8, 32, 34, Some(7), legacy::quantize_row_q8_0, legacy::dequantize_row_q8_0),
-    row(GgmlType::Q2_K, "Q2_K", 10, 256, 84, Some(10), dispatch::quantize_q2_k, kquants::dequantize_row_q2_k),
-    row(GgmlType::Q3_K, "Q3_K", 11, 256, 110, None, dispatch::quantize_q3_k, kquants::dequantize_row_q3_k),
-    row(GgmlType::Q4_K, "Q4_K", 12, 256, 144, None, dispatch::quantize_q4_k, kquants::dequantize_row_q4_k),
-    row(GgmlType::Q5_K, "Q5_K", 13, 256, 176, None, dispatch::quantize_q5_k, kquants::dequantize_row_q5_k),
-    row(GgmlType::Q6_K, "Q6_K", 14, 256, 210, Some(18), dispatch::quantize_q6_k, kquants::dequantize_row_q6_k),
+    row(GgmlType::Q2_K, "Q2_K", 10, 256, 84, Some(10), kquants::quantize_row_q2_k, kquants::dequantize_row_q2_k),
+    row(GgmlType::Q3_K, "Q3_K", 11, 256, 110, None, kquants::quantize_row_q3_k, kquants::dequantize_row_q3_k),
+    row(GgmlType::Q4_K, "Q4_K", 12, 256, 144, None, kquants::quantize_row_q4_k, kquants::dequantize_row_q4_k),
+    row(GgmlType::Q5_K, "Q5_K", 13, 256, 176, None, kquants::quantize_row_q5_k, kquants::dequantize_row_q5_k),
+    row(GgmlType::Q6_K, "Q6_K", 14, 256, 210, Some(18), kquants::quantize_row_q6_k, kquants::dequantize_row_q6_k),
     row(GgmlType::BF16, "BF16", 30, 1, 2, Some(32), float::f32_to_bf16_bytes, float::bf16_bytes_to_f32),
 ];
 
