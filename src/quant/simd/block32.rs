@@ -53,11 +53,12 @@ pub(super) fn quantize_q8_0<S: Simd>(s: S, x: &[f32], out: &mut [u8]) {
     }
 }
 
-/// [`float::fp8_block_row`], `LANES` codes at a time. The e4m3fn code is decoded
-/// arithmetically: its 7 magnitude bits shifted to bit 20 form an f32 (subnormal for
-/// exponent 0) that `2^120` scales exactly to the code's value; the sign bit is copied and the
-/// two NaN codes give [`f32::NAN`], all as [`float::E4M3FN_LUT`] (the tests check all 256
-/// codes).
+/// [`float::fp8_block_row`], `LANES` codes at a time. The e4m3fn code is decoded in the integer
+/// domain, never through subnormal floats (which cost a microcode assist per vector on x86): a
+/// normal code's 7 magnitude bits shifted to bit 20 and rebiased by 120 are its f32 bits; a
+/// subnormal code (exponent 0) is its 3-bit mantissa times `2^-9`, exact; the sign bit is copied
+/// and the two NaN codes give [`f32::NAN`], all as [`float::E4M3FN_LUT`] (the tests check all
+/// 256 codes). The product with the block scale is the scalar code's one rounding.
 #[inline(always)]
 pub(super) fn fp8_block_row<S: Simd>(
     s: S,
@@ -68,8 +69,10 @@ pub(super) fn fp8_block_row<S: Simd>(
 ) {
     float::check_fp8_block_row(codes, scales, block_cols, out);
     let l = S::LANES;
-    let p2_120 = s.splat(f32::from_bits((120 + 127) << 23));
-    let (m7f, m80) = (s.splat_i(0x7f), s.splat_i(0x80));
+    let rebias = s.splat_i(120 << 23);
+    let p2_m9 = s.splat(f32::from_bits((127 - 9) << 23));
+    let (m7f, m78, m80) = (s.splat_i(0x7f), s.splat_i(0x78), s.splat_i(0x80));
+    let zero = s.splat_i(0);
     let nan = s.splat(f32::NAN);
     for ((oc, cc), &sc) in out
         .chunks_mut(block_cols)
@@ -82,7 +85,9 @@ pub(super) fn fp8_block_row<S: Simd>(
         while i + l <= n {
             let c = s.load_u8(&cc[i..]);
             let mag = s.and_i(c, m7f);
-            let v = s.mul(s.bitcast_f(s.shl_i::<20>(mag)), p2_120);
+            let normal = s.bitcast_f(s.add_i(s.shl_i::<20>(mag), rebias));
+            let sub = s.mul(s.to_f(mag), p2_m9);
+            let v = s.select(s.eq_i(s.and_i(mag, m78), zero), sub, normal);
             let v = s.bitcast_f(s.or_i(s.bits(v), s.shl_i::<24>(s.and_i(c, m80))));
             let r = s.select(s.eq_i(mag, m7f), nan, s.mul(v, sv));
             s.store(r, &mut oc[i..]);
