@@ -25,10 +25,10 @@ BIN=$PWD/target/release/ds2gguf
 M="python3 $PWD/bench/measure.py"
 have_lab() { [ -x "$LAB/venv/bin/python" ] && [ -f "$LAB/lcp/vendor/llama.cpp/convert_hf_to_gguf.py" ]; }
 say() { printf '%-44s %s\n' "$1" "$2"; }
-run() { # label command → prints wall, peak RSS
+run() { # label command → prints wall, CPU, peak RSS
   local label=$1; shift
-  read -r wall rss rc < <($M "$*" | tail -1)
-  say "$label" "wall ${wall}s  peak_rss ${rss}MB  exit $rc" >&2
+  read -r wall rss rc cpu < <($M "$*" | tail -1)
+  say "$label" "wall ${wall}s  cpu ${cpu}s  peak_rss ${rss}MB  exit $rc" >&2
   echo "$wall"
 }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB RAM, $(uname -r); threads $THREADS; $(date -u +%F)"
