@@ -7,6 +7,7 @@ pub mod legacy;
 pub mod preset;
 pub mod simd;
 pub mod types;
+pub mod weighted;
 
 pub use simd::Isa;
 pub use types::{GgmlType, TYPES, TypeTraits};
