@@ -40,6 +40,17 @@ pub fn quantize_row_scalar(ty: GgmlType, x: &[f32], out: &mut [u8]) {
     (ty.traits().quantize)(x, out)
 }
 
+/// [`quantize_row`] with importance weights `qw` (one per column), as `ggml_quantize_chunk`
+/// does with an imatrix: the type's weighted encoder when it has one, else (float types) the
+/// plain encoder, which ggml uses whatever the weights. `None` is exactly [`quantize_row`].
+pub fn quantize_row_weighted(ty: GgmlType, x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
+    debug_assert_eq!(Some(out.len() as u64), ty.row_bytes(x.len() as u64));
+    match (qw, ty.traits().quantize_weighted) {
+        (Some(w), Some(f)) => f(x, Some(w), out),
+        _ => quantize_row(ty, x, out),
+    }
+}
+
 /// Decodes one row of `ty` data into `out` (`out.len()` elements).
 pub fn dequantize_row(ty: GgmlType, data: &[u8], out: &mut [f32]) {
     debug_assert_eq!(Some(data.len() as u64), ty.row_bytes(out.len() as u64));
