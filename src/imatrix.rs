@@ -490,6 +490,126 @@ pub fn parse_legacy(bytes: &[u8], path: &Path) -> Result<Imatrix> {
     })
 }
 
+/// One output tensor as the imatrix planning sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanTensor<'a> {
+    /// GGUF name.
+    pub name: &'a str,
+    /// Shape in ggml order.
+    pub ne: &'a [u64],
+    /// Its type in the file llama-quantize would read (BF16, or F32 for kept tensors).
+    pub src: GgmlType,
+    /// Its output type.
+    pub dst: GgmlType,
+}
+
+/// An importance matrix applied to a plan: what it gives each output tensor.
+#[derive(Clone, Debug)]
+pub struct ImatrixPlan {
+    /// The matrix.
+    pub matrix: Imatrix,
+    /// Per output tensor, in plan order.
+    pub tensors: Vec<TensorImportance>,
+}
+
+/// Counts of [`TensorImportance`] over the quantized tensors of a plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Tensors with data for every expert.
+    pub full: usize,
+    /// Tensors with data for only some experts.
+    pub partial: usize,
+    /// Quantized tensors with no (usable) entry.
+    pub none: usize,
+    /// Entries of the matrix that name no tensor of the output.
+    pub unused_entries: usize,
+}
+
+impl ImatrixPlan {
+    /// Coverage of the quantized tensors.
+    pub fn coverage(&self, names: &[&str]) -> Coverage {
+        let mut c = Coverage::default();
+        for t in &self.tensors {
+            match t {
+                TensorImportance::NotQuantized => {}
+                TensorImportance::Full => c.full += 1,
+                TensorImportance::Partial { .. } => c.partial += 1,
+                TensorImportance::NoEntry | TensorImportance::SizeMismatchIgnored { .. } => {
+                    c.none += 1
+                }
+            }
+        }
+        let known: std::collections::HashSet<&str> = names.iter().copied().collect();
+        c.unused_entries = self
+            .matrix
+            .entries
+            .keys()
+            .filter(|k| !known.contains(k.as_str()))
+            .count();
+        c
+    }
+
+    /// The weights for row `row` (over all experts) of plan tensor `index`, whose shape is
+    /// `ne`; `None` when that tensor is quantized without weights.
+    pub fn row_weights(&self, index: usize, name: &str, ne: &[u64], row: u64) -> Option<&[f32]> {
+        if !self.tensors.get(index)?.has_weights() {
+            return None;
+        }
+        let ne0 = *ne.first()?;
+        let per_expert = ne.get(1).copied().unwrap_or(1);
+        self.matrix.row_weights(name, ne0, per_expert, row)
+    }
+}
+
+/// Applies llama-quantize's imatrix rules to a plan of a llama-quantize preset (`file_type`
+/// is its `general.file_type`): with a matrix, looks every tensor up (an entry of the wrong
+/// size stops, as does a tensor that requires weights and has none); without one, refuses
+/// types that require a matrix. `Ok(None)` when no matrix is given.
+pub fn plan_imatrix(
+    matrix: Option<Imatrix>,
+    file_type: u32,
+    tensors: &[PlanTensor],
+) -> Result<Option<ImatrixPlan>> {
+    let Some(matrix) = matrix else {
+        for t in tensors {
+            if t.src != t.dst && requires_imatrix(t.name, t.dst, file_type) {
+                return Err(Error::Usage(format!(
+                    "this quantization requires an importance matrix (--imatrix): tensor {},                      target type {}",
+                    t.name,
+                    t.dst.name()
+                )));
+            }
+        }
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        let imp = matrix.lookup(t.name, t.ne, t.src, t.dst)?;
+        if t.src != t.dst && !imp.has_weights() && requires_imatrix(t.name, t.dst, file_type) {
+            return Err(Error::bad_tensor(
+                &matrix.path,
+                t.name,
+                format!(
+                    "missing importance matrix for tensor {} in a very low-bit quantization                      ({}): expected an entry of {} values, found {}",
+                    t.name,
+                    t.dst.name(),
+                    t.ne.first().copied().unwrap_or(1) * t.ne.get(2).copied().unwrap_or(1),
+                    match imp {
+                        TensorImportance::SizeMismatchIgnored { found, .. } =>
+                            format!("{found} values"),
+                        _ => "none".to_string(),
+                    }
+                ),
+            ));
+        }
+        out.push(imp);
+    }
+    Ok(Some(ImatrixPlan {
+        matrix,
+        tensors: out,
+    }))
+}
+
 /// One entry to write with [`encode_gguf`]: raw sums of squared activations (`ne0` per
 /// expert) and one token count per expert.
 #[derive(Clone, Debug)]
