@@ -14,6 +14,7 @@ pub mod error;
 pub mod exec;
 pub mod fsutil;
 pub mod gguf;
+pub mod imatrix;
 pub mod inspect;
 pub mod output;
 pub mod plan;

@@ -56,6 +56,9 @@ struct PlanArgs {
     /// general.name (default: the model directory's name)
     #[arg(long)]
     name: Option<String>,
+    /// Importance matrix for the llama-quantize presets (llama-imatrix's GGUF or legacy .dat)
+    #[arg(long, value_name = "FILE")]
+    imatrix: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -306,6 +309,7 @@ fn convert_options(a: &PlanArgs) -> Result<ConvertOptions> {
         split_max_size,
         split_max_tensors: a.split_max_tensors,
         name: a.name.clone(),
+        imatrix: a.imatrix.clone(),
     })
 }
 

@@ -305,11 +305,16 @@ fn produce(
     out.clear();
     grow(out, row_bytes * it.nrows as usize, 0, "encoded rows")?;
     if ne0 > 0 {
-        for (x, o) in values
+        for (k, (x, o)) in values
             .chunks_exact(ne0 as usize)
             .zip(out.chunks_exact_mut(row_bytes))
+            .enumerate()
         {
-            quant::quantize_row(t.info.ty, x, o);
+            // importance weights of this row's expert (`--imatrix`)
+            let qw = plan.imatrix.as_ref().and_then(|ip| {
+                ip.row_weights(it.tensor, &t.info.name, &t.info.ne, it.row0 + k as u64)
+            });
+            quant::quantize_row_weighted(t.info.ty, x, qw, o);
         }
     }
     sc.values = values;

@@ -36,6 +36,9 @@ pub struct ConvertOptions {
     pub split_max_tensors: Option<u64>,
     /// `general.name` (defaults to the model directory's name).
     pub name: Option<String>,
+    /// `--imatrix FILE`: an importance matrix (llama-imatrix GGUF or legacy `.dat`) for the
+    /// llama-quantize presets.
+    pub imatrix: Option<std::path::PathBuf>,
 }
 
 impl Default for ConvertOptions {
@@ -48,6 +51,7 @@ impl Default for ConvertOptions {
             split_max_size: None,
             split_max_tensors: None,
             name: None,
+            imatrix: None,
         }
     }
 }
@@ -117,6 +121,8 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     /// Things worth saying that do not stop the conversion.
     pub warnings: Vec<String>,
+    /// The importance matrix and what it gives each tensor (`--imatrix`).
+    pub imatrix: Option<crate::imatrix::ImatrixPlan>,
 }
 
 impl Plan {
@@ -175,7 +181,28 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         mapped = order.into_iter().filter_map(|i| slots[i].take()).collect();
     }
     let mut warnings = tokenizer.warnings.clone();
+    let matrix = load_imatrix(opts, outtype)?;
     let (types, round) = types::choose_types(model.as_ref(), &mapped, outtype, opts)?;
+    let imatrix = if outtype.is_kquant_preset() {
+        let pts: Vec<crate::imatrix::PlanTensor> = mapped
+            .iter()
+            .zip(&types)
+            .zip(&round)
+            .map(|((m, &dst), &r)| crate::imatrix::PlanTensor {
+                name: &m.name,
+                ne: &m.ne,
+                src: if r {
+                    crate::gguf::GgmlType::BF16
+                } else {
+                    crate::gguf::GgmlType::F32
+                },
+                dst,
+            })
+            .collect();
+        crate::imatrix::plan_imatrix(matrix, outtype.file_type(), &pts)?
+    } else {
+        None
+    };
     warnings.extend(model.warnings(&opts.arch));
 
     // metadata
@@ -192,6 +219,10 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         Value::U32(QUANT_VERSION),
     ));
     kvs.extend(tokenizer.tokenizer_kvs().iter().cloned());
+    if let Some(ip) = &imatrix {
+        // llama-quantize adds its keys after the converter's
+        kvs.extend(ip.matrix.quantize_kvs());
+    }
 
     let mut tensors: Vec<PlannedTensor> = mapped
         .into_iter()
@@ -227,7 +258,26 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         tensors,
         files,
         warnings,
+        imatrix,
     })
+}
+
+/// Reads `--imatrix`, which only the llama-quantize presets use.
+fn load_imatrix(
+    opts: &ConvertOptions,
+    outtype: OutType,
+) -> Result<Option<crate::imatrix::Imatrix>> {
+    let Some(p) = &opts.imatrix else {
+        return Ok(None);
+    };
+    if !outtype.is_kquant_preset() {
+        return Err(Error::Usage(format!(
+            "--imatrix applies to the llama-quantize presets (q2_k … q6_k and their mixtures), \
+             not to --outtype {} (made as llama.cpp's converter makes it)",
+            outtype.name()
+        )));
+    }
+    crate::imatrix::Imatrix::load(p, &p.to_string_lossy()).map(Some)
 }
 
 /// `general.*` keys written before the architecture keys, in llama.cpp's order: architecture,

@@ -96,7 +96,39 @@ impl<'p> Report<'p> {
             } else {
                 vec![]
             },
+            "imatrix": self.imatrix_json(),
             "seconds": seconds,
+        })
+    }
+
+    /// The `--imatrix` coverage: entries, and quantized tensors with full, partial or no data.
+    fn imatrix_json(&self) -> serde_json::Value {
+        let Some(ip) = &self.plan.imatrix else {
+            return serde_json::Value::Null;
+        };
+        let names: Vec<&str> = self
+            .plan
+            .tensors
+            .iter()
+            .map(|t| t.info.name.as_str())
+            .collect();
+        let c = ip.coverage(&names);
+        let m = &ip.matrix;
+        json!({
+            "file": m.path.display().to_string(),
+            "format": if m.legacy { "legacy" } else { "gguf" },
+            "entries": m.entries.len(), "datasets": m.datasets, "chunks": m.chunk_count,
+            "full": c.full, "partial": c.partial, "none": c.none, "unused_entries": c.unused_entries,
+            "partial_tensors": self.plan.tensors.iter().zip(&ip.tensors)
+                .filter_map(|(t, i)| match i {
+                    crate::imatrix::TensorImportance::Partial { empty, slices } =>
+                        Some(json!({"name": t.info.name, "experts_without_data": empty, "experts": slices})),
+                    _ => None,
+                }).collect::<Vec<_>>(),
+            "tensors_without_data": self.plan.tensors.iter().zip(&ip.tensors)
+                .filter(|(_, i)| matches!(i, crate::imatrix::TensorImportance::NoEntry
+                    | crate::imatrix::TensorImportance::SizeMismatchIgnored { .. }))
+                .map(|(t, _)| t.info.name.clone()).collect::<Vec<_>>(),
         })
     }
 
@@ -148,6 +180,22 @@ impl<'p> Report<'p> {
                 "  {name}: {} tensors, {}",
                 f.tensors.len(),
                 human_bytes(f.len())
+            );
+        }
+        if let Some(ip) = &plan.imatrix {
+            let names: Vec<&str> = plan.tensors.iter().map(|t| t.info.name.as_str()).collect();
+            let c = ip.coverage(&names);
+            let _ = writeln!(
+                o,
+                "imatrix     {} ({}, {} entries, {} chunks): {} tensors with full data, {} partial, {} without ({} entries unused)",
+                ip.matrix.path.display(),
+                if ip.matrix.legacy { "legacy" } else { "gguf" },
+                ip.matrix.entries.len(),
+                ip.matrix.chunk_count,
+                c.full,
+                c.partial,
+                c.none,
+                c.unused_entries
             );
         }
         let _ = writeln!(o, "types");

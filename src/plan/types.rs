@@ -41,7 +41,10 @@ pub fn choose_types(
             &model.quant_model(&opts.arch),
             &qts,
             &opts.tensor_types,
-            &QuantParams::default(),
+            &QuantParams {
+                has_imatrix: opts.imatrix.is_some(),
+                ..QuantParams::default()
+            },
         )
         .map_err(Error::Usage)?;
         let round = src.iter().map(|&s| s == GgmlType::BF16).collect();

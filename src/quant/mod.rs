@@ -7,6 +7,7 @@ pub mod legacy;
 pub mod preset;
 pub mod simd;
 pub mod types;
+pub mod weighted;
 
 pub use simd::Isa;
 pub use types::{GgmlType, TYPES, TypeTraits};
@@ -37,6 +38,17 @@ pub fn quantize_row_isa(isa: Isa, ty: GgmlType, x: &[f32], out: &mut [u8]) {
 pub fn quantize_row_scalar(ty: GgmlType, x: &[f32], out: &mut [u8]) {
     debug_assert_eq!(Some(out.len() as u64), ty.row_bytes(x.len() as u64));
     (ty.traits().quantize)(x, out)
+}
+
+/// [`quantize_row`] with importance weights `qw` (one per column), as `ggml_quantize_chunk`
+/// does with an imatrix: the type's weighted encoder when it has one, else (float types) the
+/// plain encoder, which ggml uses whatever the weights. `None` is exactly [`quantize_row`].
+pub fn quantize_row_weighted(ty: GgmlType, x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
+    debug_assert_eq!(Some(out.len() as u64), ty.row_bytes(x.len() as u64));
+    match (qw, ty.traits().quantize_weighted) {
+        (Some(w), Some(f)) => f(x, Some(w), out),
+        _ => quantize_row(ty, x, out),
+    }
 }
 
 /// Decodes one row of `ty` data into `out` (`out.len()` elements).

@@ -280,6 +280,9 @@ pub struct QuantParams {
     pub output_tensor_type: Option<GgmlType>,
     /// `--token-embedding-type`. Default none.
     pub token_embedding_type: Option<GgmlType>,
+    /// An importance matrix with entries was given (llama-quantize's `has_imatrix`, which a
+    /// few preset rules read). Default false.
+    pub has_imatrix: bool,
 }
 
 impl Default for QuantParams {
@@ -289,6 +292,7 @@ impl Default for QuantParams {
             quantize_output_tensor: true,
             output_tensor_type: None,
             token_embedding_type: None,
+            has_imatrix: false,
         }
     }
 }

@@ -2,13 +2,16 @@
 //! bytes per block, the llama.cpp file type of a file made mostly of it, and the row encoder
 //! and decoder. Adding a type is one row here plus its kernel module.
 
-use super::{float, kquants, legacy};
+use super::{float, kquants, legacy, weighted};
 use std::fmt;
 
 /// Encodes one row of f32 values (a whole number of blocks) into the type's bytes.
 pub type QuantizeFn = fn(&[f32], &mut [u8]);
 /// Decodes one row of the type's bytes into f32 values.
 pub type DequantizeFn = fn(&[u8], &mut [f32]);
+/// Encodes one row with optional importance weights (one per column, the row's length), as
+/// ggml's `quantize_*` functions do with `quant_weights`; `None` takes the unweighted path.
+pub type QuantizeWeightedFn = fn(&[f32], Option<&[f32]>, &mut [u8]);
 
 /// A ggml tensor element type. The discriminant is the row of [`TYPES`] describing it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +52,9 @@ pub struct TypeTraits {
     pub quantize: QuantizeFn,
     /// Row decoder (as ggml's `dequantize_row_*`).
     pub dequantize: DequantizeFn,
+    /// Row encoder with importance weights (ggml's `quantize_row_*_impl` paths), for the types
+    /// whose ggml quantizer takes them into account or accepts them (Q8_0 ignores them).
+    pub quantize_weighted: Option<QuantizeWeightedFn>,
 }
 
 /// The table, in [`GgmlType`] discriminant order.
@@ -56,16 +62,16 @@ pub struct TypeTraits {
 pub static TYPES: [TypeTraits; 13] = [
     row(GgmlType::F32, "F32", 0, 1, 4, Some(0), float::f32_row, float::f32_row_decode),
     row(GgmlType::F16, "F16", 1, 1, 2, Some(1), float::f32_to_f16_bytes, float::f16_bytes_to_f32),
-    row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0),
-    row(GgmlType::Q4_1, "Q4_1", 3, 32, 20, Some(3), legacy::quantize_row_q4_1, legacy::dequantize_row_q4_1),
-    row(GgmlType::Q5_0, "Q5_0", 6, 32, 22, Some(8), legacy::quantize_row_q5_0, legacy::dequantize_row_q5_0),
-    row(GgmlType::Q5_1, "Q5_1", 7, 32, 24, Some(9), legacy::quantize_row_q5_1, legacy::dequantize_row_q5_1),
-    row(GgmlType::Q8_0, "Q8_0", 8, 32, 34, Some(7), legacy::quantize_row_q8_0, legacy::dequantize_row_q8_0),
-    row(GgmlType::Q2_K, "Q2_K", 10, 256, 84, Some(10), kquants::quantize_row_q2_k, kquants::dequantize_row_q2_k),
-    row(GgmlType::Q3_K, "Q3_K", 11, 256, 110, None, kquants::quantize_row_q3_k, kquants::dequantize_row_q3_k),
-    row(GgmlType::Q4_K, "Q4_K", 12, 256, 144, None, kquants::quantize_row_q4_k, kquants::dequantize_row_q4_k),
-    row(GgmlType::Q5_K, "Q5_K", 13, 256, 176, None, kquants::quantize_row_q5_k, kquants::dequantize_row_q5_k),
-    row(GgmlType::Q6_K, "Q6_K", 14, 256, 210, Some(18), kquants::quantize_row_q6_k, kquants::dequantize_row_q6_k),
+    row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0).weighted(weighted::quantize_row_q4_0_w),
+    row(GgmlType::Q4_1, "Q4_1", 3, 32, 20, Some(3), legacy::quantize_row_q4_1, legacy::dequantize_row_q4_1).weighted(weighted::quantize_row_q4_1_w),
+    row(GgmlType::Q5_0, "Q5_0", 6, 32, 22, Some(8), legacy::quantize_row_q5_0, legacy::dequantize_row_q5_0).weighted(weighted::quantize_row_q5_0_w),
+    row(GgmlType::Q5_1, "Q5_1", 7, 32, 24, Some(9), legacy::quantize_row_q5_1, legacy::dequantize_row_q5_1).weighted(weighted::quantize_row_q5_1_w),
+    row(GgmlType::Q8_0, "Q8_0", 8, 32, 34, Some(7), legacy::quantize_row_q8_0, legacy::dequantize_row_q8_0).weighted(weighted::quantize_row_q8_0_w),
+    row(GgmlType::Q2_K, "Q2_K", 10, 256, 84, Some(10), kquants::quantize_row_q2_k, kquants::dequantize_row_q2_k).weighted(weighted::quantize_row_q2_k_w),
+    row(GgmlType::Q3_K, "Q3_K", 11, 256, 110, None, kquants::quantize_row_q3_k, kquants::dequantize_row_q3_k).weighted(weighted::quantize_row_q3_k_w),
+    row(GgmlType::Q4_K, "Q4_K", 12, 256, 144, None, kquants::quantize_row_q4_k, kquants::dequantize_row_q4_k).weighted(weighted::quantize_row_q4_k_w),
+    row(GgmlType::Q5_K, "Q5_K", 13, 256, 176, None, kquants::quantize_row_q5_k, kquants::dequantize_row_q5_k).weighted(weighted::quantize_row_q5_k_w),
+    row(GgmlType::Q6_K, "Q6_K", 14, 256, 210, Some(18), kquants::quantize_row_q6_k, kquants::dequantize_row_q6_k).weighted(weighted::quantize_row_q6_k_w),
     row(GgmlType::BF16, "BF16", 30, 1, 2, Some(32), float::f32_to_bf16_bytes, float::bf16_bytes_to_f32),
 ];
 
@@ -89,6 +95,15 @@ const fn row(
         mostly_ftype,
         quantize,
         dequantize,
+        quantize_weighted: None,
+    }
+}
+
+impl TypeTraits {
+    /// This row with a weighted encoder.
+    const fn weighted(mut self, f: QuantizeWeightedFn) -> TypeTraits {
+        self.quantize_weighted = Some(f);
+        self
     }
 }
 
