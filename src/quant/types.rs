@@ -2,7 +2,7 @@
 //! bytes per block, the llama.cpp file type of a file made mostly of it, and the row encoder
 //! and decoder. Adding a type is one row here plus its kernel module.
 
-use super::{float, kquants, legacy};
+use super::{float, iq, kquants, legacy};
 use std::fmt;
 
 /// Encodes one row of f32 values (a whole number of blocks) into the type's bytes.
@@ -27,6 +27,8 @@ pub enum GgmlType {
     Q5_K,
     Q6_K,
     BF16,
+    IQ4_NL,
+    IQ4_XS,
 }
 
 /// Everything ds2gguf knows about one element type.
@@ -53,7 +55,7 @@ pub struct TypeTraits {
 
 /// The table, in [`GgmlType`] discriminant order.
 #[rustfmt::skip]
-pub static TYPES: [TypeTraits; 13] = [
+pub static TYPES: [TypeTraits; 15] = [
     row(GgmlType::F32, "F32", 0, 1, 4, Some(0), float::f32_row, float::f32_row_decode),
     row(GgmlType::F16, "F16", 1, 1, 2, Some(1), float::f32_to_f16_bytes, float::f16_bytes_to_f32),
     row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0),
@@ -67,6 +69,8 @@ pub static TYPES: [TypeTraits; 13] = [
     row(GgmlType::Q5_K, "Q5_K", 13, 256, 176, None, kquants::quantize_row_q5_k, kquants::dequantize_row_q5_k),
     row(GgmlType::Q6_K, "Q6_K", 14, 256, 210, Some(18), kquants::quantize_row_q6_k, kquants::dequantize_row_q6_k),
     row(GgmlType::BF16, "BF16", 30, 1, 2, Some(32), float::f32_to_bf16_bytes, float::bf16_bytes_to_f32),
+    row(GgmlType::IQ4_NL, "IQ4_NL", 20, 32, 18, Some(25), iq::iq4::quantize_row_iq4_nl, iq::iq4::dequantize_row_iq4_nl),
+    row(GgmlType::IQ4_XS, "IQ4_XS", 23, 256, 136, Some(30), iq::iq4::quantize_row_iq4_xs, iq::iq4::dequantize_row_iq4_xs),
 ];
 
 #[allow(clippy::too_many_arguments)]
