@@ -7,7 +7,10 @@
 //! `qw` the importance of each column of the row (`None` without an imatrix), `out` exactly
 //! the row's bytes. Float operations follow the reference order (no fused multiply-add).
 
+pub mod grids;
+pub mod iq3;
 pub mod iq4;
+mod lattice;
 
 use super::float::{f16_bits_to_f32, f32_to_f16_bits};
 use crate::gguf::GgmlType;
@@ -25,6 +28,8 @@ pub fn weighted_quantizer(ty: GgmlType) -> Option<WeightedQuantizeFn> {
     Some(match ty {
         GgmlType::IQ4_NL => iq4::quantize_iq4_nl,
         GgmlType::IQ4_XS => iq4::quantize_iq4_xs,
+        GgmlType::IQ3_S => iq3::quantize_iq3_s,
+        GgmlType::IQ3_XXS => iq3::quantize_iq3_xxs,
         _ => return None,
     })
 }

@@ -2,7 +2,7 @@
 use super::Case;
 use crate::gguf::GgmlType;
 
-pub(super) const INPUT_HASH: u64 = 0x3ff02582e7a4c589;
+pub(super) const INPUT_HASH: u64 = 0x432ea0484e37c699;
 pub(super) const WEIGHTS_HASH: u64 = 0x250211b235a97721;
 
 pub(super) static CASES: &[&Case] = &[
@@ -14,9 +14,9 @@ pub(super) static CASES: &[&Case] = &[
             0x676eb11a14023f02,
             0xfd06500e39052e30,
             0xad5dc17fb450598c,
-            0x5b305e2b642ad28c,
+            0x493708e446b244b9,
             0xbd2e4f184d5c228e,
-            0xe2e7f3ac10bc158e,
+            0x618e52cfc74f9ddc,
         ]),
         weighted: [
             0x593469d3923cd6f4,
@@ -24,11 +24,11 @@ pub(super) static CASES: &[&Case] = &[
             0x3f5e030462555bf4,
             0x500289729e61f8c2,
             0xe07e4ab87efa9547,
-            0x4db0c02a82fe8f42,
+            0x414eceba8830025d,
             0x5a76f4aa083cc566,
-            0xf19c3e31c70af6d0,
+            0xad4c0b8dbf237d71,
         ],
-        decoded: 0xa4064a87a597a16b,
+        decoded: 0x77ada2da0dfd866b,
         random_decoded: 0x36fa412e3e6fa367,
     },
     &Case {
@@ -39,9 +39,9 @@ pub(super) static CASES: &[&Case] = &[
             0x64f9b9a99a4878cd,
             0x65e0e99736fdd4f6,
             0xe9392b4f622d202e,
-            0x0b6cfb2e0200687f,
+            0xca5fd34dfe485a85,
             0x274c5e87e823be0f,
-            0xfa1a05784f35c606,
+            0x3e4b4632a193c7ae,
         ]),
         weighted: [
             0x4bf60c0febe060cc,
@@ -49,11 +49,61 @@ pub(super) static CASES: &[&Case] = &[
             0x82c606fbb8b6dd7e,
             0x869d136fff9422ed,
             0xe3a9f2e7bf26336a,
-            0xcab8587fedc24714,
+            0xec771ac5f5116345,
             0x5082e2644e9fc109,
-            0xe5cb26a5c2056ec7,
+            0x49c47834ca615754,
         ],
-        decoded: 0x7cdb1e89961b410e,
+        decoded: 0x9173f5568074e70e,
         random_decoded: 0xe2490bcd4292b80f,
+    },
+    &Case {
+        ty: GgmlType::IQ3_S,
+        plain: Some([
+            0xc51c9dbf2947706b,
+            0x10cc8c9c552d0757,
+            0x87cbcf824fa9cddc,
+            0x993799006e91136e,
+            0xe9969576eada90ee,
+            0x0be0774f63734ee2,
+            0x700dd7a92cbe11e6,
+            0x9d85c34f11111fd5,
+        ]),
+        weighted: [
+            0x51233827e4aa040b,
+            0x734d07cd315293ca,
+            0x31e6cb19c12a779b,
+            0x358c852a434cebd8,
+            0x8b90f208f9bedc5b,
+            0xb809b7177b4b4e3f,
+            0xf00fde5da5fb09d6,
+            0x2125709f45d00940,
+        ],
+        decoded: 0x5982a82f3e25306b,
+        random_decoded: 0x6af617fa9d9c33ba,
+    },
+    &Case {
+        ty: GgmlType::IQ3_XXS,
+        plain: Some([
+            0xa0627bde1c7a4f49,
+            0xbbbd2180ba8c56e0,
+            0x97233658bc757cdd,
+            0x609057f52ec820f0,
+            0x12c6eee516c78b2b,
+            0x51befdff1d768ea5,
+            0x91ca04079452c253,
+            0x527630028ed5d9bc,
+        ]),
+        weighted: [
+            0x7156615746d24f8d,
+            0x774a37d66772788e,
+            0xe3c0f2328353bca5,
+            0x4ac9eea3937651f3,
+            0x8e54cb8f3c14db34,
+            0xd0e568bd59392174,
+            0xd2795e01d585ff7d,
+            0x221a8906f9720386,
+        ],
+        decoded: 0x74b92d12d099c846,
+        random_decoded: 0x1c314c1ada04111f,
     },
 ];
