@@ -31,6 +31,9 @@ pub enum GgmlType {
     IQ4_XS,
     IQ3_S,
     IQ3_XXS,
+    IQ2_S,
+    IQ2_XS,
+    IQ2_XXS,
 }
 
 /// Everything ds2gguf knows about one element type.
@@ -57,7 +60,7 @@ pub struct TypeTraits {
 
 /// The table, in [`GgmlType`] discriminant order.
 #[rustfmt::skip]
-pub static TYPES: [TypeTraits; 17] = [
+pub static TYPES: [TypeTraits; 20] = [
     row(GgmlType::F32, "F32", 0, 1, 4, Some(0), float::f32_row, float::f32_row_decode),
     row(GgmlType::F16, "F16", 1, 1, 2, Some(1), float::f32_to_f16_bytes, float::f16_bytes_to_f32),
     row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0),
@@ -75,6 +78,9 @@ pub static TYPES: [TypeTraits; 17] = [
     row(GgmlType::IQ4_XS, "IQ4_XS", 23, 256, 136, Some(30), iq::iq4::quantize_row_iq4_xs, iq::iq4::dequantize_row_iq4_xs),
     row(GgmlType::IQ3_S, "IQ3_S", 21, 256, 110, Some(26), iq::iq3::quantize_row_iq3_s, iq::iq3::dequantize_row_iq3_s),
     row(GgmlType::IQ3_XXS, "IQ3_XXS", 18, 256, 98, Some(23), iq::iq3::quantize_row_iq3_xxs, iq::iq3::dequantize_row_iq3_xxs),
+    row(GgmlType::IQ2_S, "IQ2_S", 22, 256, 82, Some(28), iq::iq2::quantize_row_iq2_s, iq::iq2::dequantize_row_iq2_s),
+    row(GgmlType::IQ2_XS, "IQ2_XS", 17, 256, 74, Some(20), iq::iq2::quantize_row_iq2_xs, iq::iq2::dequantize_row_iq2_xs),
+    row(GgmlType::IQ2_XXS, "IQ2_XXS", 16, 256, 66, Some(19), iq::iq2::quantize_row_iq2_xxs, iq::iq2::dequantize_row_iq2_xxs),
 ];
 
 #[allow(clippy::too_many_arguments)]

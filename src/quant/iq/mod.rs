@@ -8,6 +8,7 @@
 //! the row's bytes. Float operations follow the reference order (no fused multiply-add).
 
 pub mod grids;
+pub mod iq2;
 pub mod iq3;
 pub mod iq4;
 mod lattice;
@@ -30,6 +31,9 @@ pub fn weighted_quantizer(ty: GgmlType) -> Option<WeightedQuantizeFn> {
         GgmlType::IQ4_XS => iq4::quantize_iq4_xs,
         GgmlType::IQ3_S => iq3::quantize_iq3_s,
         GgmlType::IQ3_XXS => iq3::quantize_iq3_xxs,
+        GgmlType::IQ2_S => iq2::quantize_iq2_s,
+        GgmlType::IQ2_XS => iq2::quantize_iq2_xs,
+        GgmlType::IQ2_XXS => iq2::quantize_iq2_xxs,
         _ => return None,
     })
 }
