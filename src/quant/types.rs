@@ -34,6 +34,8 @@ pub enum GgmlType {
     IQ2_S,
     IQ2_XS,
     IQ2_XXS,
+    IQ1_S,
+    IQ1_M,
 }
 
 /// Everything ds2gguf knows about one element type.
@@ -60,7 +62,7 @@ pub struct TypeTraits {
 
 /// The table, in [`GgmlType`] discriminant order.
 #[rustfmt::skip]
-pub static TYPES: [TypeTraits; 20] = [
+pub static TYPES: [TypeTraits; 22] = [
     row(GgmlType::F32, "F32", 0, 1, 4, Some(0), float::f32_row, float::f32_row_decode),
     row(GgmlType::F16, "F16", 1, 1, 2, Some(1), float::f32_to_f16_bytes, float::f16_bytes_to_f32),
     row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0),
@@ -81,6 +83,8 @@ pub static TYPES: [TypeTraits; 20] = [
     row(GgmlType::IQ2_S, "IQ2_S", 22, 256, 82, Some(28), iq::iq2::quantize_row_iq2_s, iq::iq2::dequantize_row_iq2_s),
     row(GgmlType::IQ2_XS, "IQ2_XS", 17, 256, 74, Some(20), iq::iq2::quantize_row_iq2_xs, iq::iq2::dequantize_row_iq2_xs),
     row(GgmlType::IQ2_XXS, "IQ2_XXS", 16, 256, 66, Some(19), iq::iq2::quantize_row_iq2_xxs, iq::iq2::dequantize_row_iq2_xxs),
+    row(GgmlType::IQ1_S, "IQ1_S", 19, 256, 50, Some(24), iq::iq1::quantize_row_iq1_s, iq::iq1::dequantize_row_iq1_s),
+    row(GgmlType::IQ1_M, "IQ1_M", 29, 256, 56, Some(31), iq::iq1::quantize_row_iq1_m, iq::iq1::dequantize_row_iq1_m),
 ];
 
 #[allow(clippy::too_many_arguments)]

@@ -8,6 +8,7 @@
 //! the row's bytes. Float operations follow the reference order (no fused multiply-add).
 
 pub mod grids;
+pub mod iq1;
 pub mod iq2;
 pub mod iq3;
 pub mod iq4;
@@ -34,6 +35,8 @@ pub fn weighted_quantizer(ty: GgmlType) -> Option<WeightedQuantizeFn> {
         GgmlType::IQ2_S => iq2::quantize_iq2_s,
         GgmlType::IQ2_XS => iq2::quantize_iq2_xs,
         GgmlType::IQ2_XXS => iq2::quantize_iq2_xxs,
+        GgmlType::IQ1_S => iq1::quantize_iq1_s,
+        GgmlType::IQ1_M => iq1::quantize_iq1_m,
         _ => return None,
     })
 }
