@@ -204,6 +204,30 @@ fn dump() {
         }
     }
     println!("input {:#x} weights {:#x}", fnv(&input()), fnv(&weights()));
+    // an extra input of the developer's (extra.f32, rows of N_PER_ROW, weights extra_w.f32)
+    if let (Ok(x), Ok(w)) = (
+        std::fs::read(dir.join("extra.f32")),
+        std::fs::read(dir.join("extra_w.f32")),
+    ) {
+        let from = |b: &[u8]| -> Vec<f32> {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let (x, w) = (from(&x), from(&w));
+        for ty in GgmlType::all().filter(|t| weighted_quantizer(*t).is_some()) {
+            let q = weighted_quantizer(ty).unwrap();
+            let rbytes = ty.row_bytes(N_PER_ROW as u64).unwrap() as usize;
+            for (tag, qw) in [("p", None), ("w", Some(&w[..]))] {
+                let mut out = vec![0u8; rbytes * (x.len() / N_PER_ROW)];
+                for (xr, or) in x.chunks_exact(N_PER_ROW).zip(out.chunks_exact_mut(rbytes)) {
+                    q(xr, qw, or);
+                }
+                std::fs::write(dir.join(format!("extra_ours_{}_{tag}.bin", ty.name())), out)
+                    .unwrap();
+            }
+        }
+    }
 }
 
 #[test]
