@@ -222,11 +222,8 @@ pub fn requires_imatrix(name: &str, ty: GgmlType, file_type: u32) -> bool {
     if is_token_embd(name) || name == "output.weight" {
         return false;
     }
-    match ty.name() {
-        "IQ3_XXS" | "IQ2_XXS" | "IQ2_XS" | "IQ2_S" | "IQ1_M" | "IQ1_S" => true,
-        "Q2_K" => file_type == 21,
-        _ => false,
-    }
+    crate::quant::preset::tensor_requires_imatrix(name, ty)
+        || (ty == GgmlType::Q2_K && file_type == 21)
 }
 
 fn cut127(s: &str) -> String {

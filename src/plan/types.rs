@@ -6,7 +6,9 @@
 use super::ConvertOptions;
 use crate::arch::{MappedTensor, Model};
 use crate::gguf::GgmlType;
-use crate::quant::preset::{OutType, QuantParams, QuantTensor, try_assign_types};
+use crate::quant::preset::{
+    OutType, QuantParams, QuantTensor, check_imatrix_requirement, try_assign_types,
+};
 use crate::{Error, Result};
 
 /// Chooses each tensor's output type; returns the types and whether each tensor's values are
@@ -36,17 +38,19 @@ pub fn choose_types(
                 src_type: s,
             })
             .collect();
+        let params = QuantParams {
+            has_imatrix: opts.imatrix.is_some(),
+            ..QuantParams::default()
+        };
         let types = try_assign_types(
             outtype,
             &model.quant_model(&opts.arch),
             &qts,
             &opts.tensor_types,
-            &QuantParams {
-                has_imatrix: opts.imatrix.is_some(),
-                ..QuantParams::default()
-            },
+            &params,
         )
         .map_err(Error::Usage)?;
+        check_imatrix_requirement(&qts, &types, &params).map_err(Error::Usage)?;
         let round = src.iter().map(|&s| s == GgmlType::BF16).collect();
         return Ok((types, round));
     }

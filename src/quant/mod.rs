@@ -2,6 +2,7 @@
 //! reference quantizers (`quantize_row_*_ref`), bit-exact with llama.cpp.
 
 pub mod float;
+pub mod iq;
 pub mod kquants;
 pub mod legacy;
 pub mod preset;

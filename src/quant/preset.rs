@@ -73,11 +73,35 @@ pub enum OutType {
     Q5_K_M,
     /// llama-quantize `Q6_K`.
     Q6_K,
+    /// llama-quantize `IQ1_S` (needs an importance matrix).
+    IQ1_S,
+    /// llama-quantize `IQ1_M` (needs an importance matrix).
+    IQ1_M,
+    /// llama-quantize `IQ2_XXS` (needs an importance matrix).
+    IQ2_XXS,
+    /// llama-quantize `IQ2_XS` (needs an importance matrix).
+    IQ2_XS,
+    /// llama-quantize `IQ2_S` (needs an importance matrix).
+    IQ2_S,
+    /// llama-quantize `IQ2_M` (needs an importance matrix).
+    IQ2_M,
+    /// llama-quantize `IQ3_XXS` (needs an importance matrix for most tensors).
+    IQ3_XXS,
+    /// llama-quantize `IQ3_XS` (its IQ3_XXS tensors need an importance matrix).
+    IQ3_XS,
+    /// llama-quantize `IQ3_S`.
+    IQ3_S,
+    /// llama-quantize `IQ3_M`.
+    IQ3_M,
+    /// llama-quantize `IQ4_NL`.
+    IQ4_NL,
+    /// llama-quantize `IQ4_XS`.
+    IQ4_XS,
 }
 
 impl OutType {
     /// Every output type, in the order of this enum.
-    pub const ALL: [OutType; 14] = [
+    pub const ALL: [OutType; 26] = [
         OutType::Auto,
         OutType::F32,
         OutType::F16,
@@ -92,6 +116,18 @@ impl OutType {
         OutType::Q5_K_S,
         OutType::Q5_K_M,
         OutType::Q6_K,
+        OutType::IQ1_S,
+        OutType::IQ1_M,
+        OutType::IQ2_XXS,
+        OutType::IQ2_XS,
+        OutType::IQ2_S,
+        OutType::IQ2_M,
+        OutType::IQ3_XXS,
+        OutType::IQ3_XS,
+        OutType::IQ3_S,
+        OutType::IQ3_M,
+        OutType::IQ4_NL,
+        OutType::IQ4_XS,
     ];
 
     /// Parses an output type name, case-insensitively (`"q4_k_m"`, `"BF16"`, `"auto"`).
@@ -129,23 +165,55 @@ impl OutType {
             OutType::Q5_K_S => "q5_k_s",
             OutType::Q5_K_M => "q5_k_m",
             OutType::Q6_K => "q6_k",
+            OutType::IQ1_S => "iq1_s",
+            OutType::IQ1_M => "iq1_m",
+            OutType::IQ2_XXS => "iq2_xxs",
+            OutType::IQ2_XS => "iq2_xs",
+            OutType::IQ2_S => "iq2_s",
+            OutType::IQ2_M => "iq2_m",
+            OutType::IQ3_XXS => "iq3_xxs",
+            OutType::IQ3_XS => "iq3_xs",
+            OutType::IQ3_S => "iq3_s",
+            OutType::IQ3_M => "iq3_m",
+            OutType::IQ4_NL => "iq4_nl",
+            OutType::IQ4_XS => "iq4_xs",
         }
     }
 
-    /// True for the K-quant presets Q2_K..Q6_K, which llama.cpp only makes with
-    /// `llama-quantize` (so [`assign_types`] decides their tensor types).
+    /// True for the presets llama.cpp only makes with `llama-quantize` (so [`assign_types`]
+    /// decides their tensor types): the K-quant presets Q2_K..Q6_K and the IQ presets.
     pub fn is_kquant_preset(self) -> bool {
+        self.is_iq_preset()
+            || matches!(
+                self,
+                OutType::Q2_K
+                    | OutType::Q3_K_S
+                    | OutType::Q3_K_M
+                    | OutType::Q3_K_L
+                    | OutType::Q4_K_S
+                    | OutType::Q4_K_M
+                    | OutType::Q5_K_S
+                    | OutType::Q5_K_M
+                    | OutType::Q6_K
+            )
+    }
+
+    /// True for the twelve IQ presets (IQ1_S..IQ4_XS).
+    pub fn is_iq_preset(self) -> bool {
         matches!(
             self,
-            OutType::Q2_K
-                | OutType::Q3_K_S
-                | OutType::Q3_K_M
-                | OutType::Q3_K_L
-                | OutType::Q4_K_S
-                | OutType::Q4_K_M
-                | OutType::Q5_K_S
-                | OutType::Q5_K_M
-                | OutType::Q6_K
+            OutType::IQ1_S
+                | OutType::IQ1_M
+                | OutType::IQ2_XXS
+                | OutType::IQ2_XS
+                | OutType::IQ2_S
+                | OutType::IQ2_M
+                | OutType::IQ3_XXS
+                | OutType::IQ3_XS
+                | OutType::IQ3_S
+                | OutType::IQ3_M
+                | OutType::IQ4_NL
+                | OutType::IQ4_XS
         )
     }
 
@@ -166,6 +234,18 @@ impl OutType {
             OutType::Q5_K_S => 16,
             OutType::Q5_K_M => 17,
             OutType::Q6_K => 18,
+            OutType::IQ2_XXS => 19,
+            OutType::IQ2_XS => 20,
+            OutType::IQ3_XS => 22,
+            OutType::IQ3_XXS => 23,
+            OutType::IQ1_S => 24,
+            OutType::IQ4_NL => 25,
+            OutType::IQ3_S => 26,
+            OutType::IQ3_M => 27,
+            OutType::IQ2_S => 28,
+            OutType::IQ2_M => 29,
+            OutType::IQ4_XS => 30,
+            OutType::IQ1_M => 31,
             OutType::BF16 => 32,
         }
     }
@@ -184,6 +264,16 @@ impl OutType {
             OutType::Q4_K_S | OutType::Q4_K_M => GgmlType::Q4_K,
             OutType::Q5_K_S | OutType::Q5_K_M => GgmlType::Q5_K,
             OutType::Q6_K => GgmlType::Q6_K,
+            OutType::IQ1_S => GgmlType::IQ1_S,
+            OutType::IQ1_M => GgmlType::IQ1_M,
+            OutType::IQ2_XXS => GgmlType::IQ2_XXS,
+            // IQ2_S files are mostly IQ2_XS, IQ2_M files mostly IQ2_S (llama.cpp's table)
+            OutType::IQ2_XS | OutType::IQ2_S => GgmlType::IQ2_XS,
+            OutType::IQ2_M => GgmlType::IQ2_S,
+            OutType::IQ3_XXS => GgmlType::IQ3_XXS,
+            OutType::IQ3_XS | OutType::IQ3_S | OutType::IQ3_M => GgmlType::IQ3_S,
+            OutType::IQ4_NL => GgmlType::IQ4_NL,
+            OutType::IQ4_XS => GgmlType::IQ4_XS,
         })
     }
 
@@ -413,6 +503,53 @@ pub fn allows_quantization(name: &str, ne: &[u64], params: &QuantParams) -> bool
     name != "position_embd.weight" && name != "token_types.weight"
 }
 
+/// llama-quantize's `tensor_requires_imatrix`: true when a tensor planned as `ty` cannot be
+/// made without an importance matrix (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS; never
+/// `token_embd.weight`, `per_layer_token_embd.weight` or `output.weight`). (Its Q2_K case
+/// belongs to the Q2_K_S preset, which ds2gguf does not offer.)
+pub fn tensor_requires_imatrix(name: &str, ty: GgmlType) -> bool {
+    if matches!(
+        name,
+        "token_embd.weight" | "per_layer_token_embd.weight" | "output.weight"
+    ) {
+        return false;
+    }
+    matches!(
+        ty,
+        GgmlType::IQ3_XXS
+            | GgmlType::IQ2_XXS
+            | GgmlType::IQ2_XS
+            | GgmlType::IQ2_S
+            | GgmlType::IQ1_M
+            | GgmlType::IQ1_S
+    )
+}
+
+/// What llama-quantize does without `--imatrix` once the types are planned: it stops at the
+/// first quantized tensor (in its visiting order) whose type requires an importance matrix.
+/// `types` is indexed like `tensors` (as [`try_assign_types`] returns it). The error names
+/// the tensor and its type, as llama-quantize's message does.
+pub fn check_imatrix_requirement(
+    tensors: &[QuantTensor],
+    types: &[GgmlType],
+    params: &QuantParams,
+) -> Result<(), String> {
+    if params.has_imatrix {
+        return Ok(());
+    }
+    let names: Vec<&str> = tensors.iter().map(|t| t.name).collect();
+    for i in llama_quantize_order(&names) {
+        let t = &tensors[i];
+        if allows_quantization(t.name, t.ne, params) && tensor_requires_imatrix(t.name, types[i]) {
+            return Err(format!(
+                "this quantization requires an importance matrix (--imatrix): tensor {} would be {}",
+                t.name, types[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The order in which llama-quantize visits, and writes, the tensors: by the layer number that
 /// follows `blk.` (tensors without one count as layer -1, so they come first), then by name
 /// (byte order, so `attn_k_b` < `attn_kv_a_mqa` < `attn_norm`). Returns indices into `names`.
@@ -440,6 +577,14 @@ pub fn shape_fallback(ty: GgmlType, ne0: u64) -> GgmlType {
         GgmlType::Q4_K => GgmlType::Q5_0,
         GgmlType::Q5_K => GgmlType::Q5_1,
         GgmlType::Q6_K => GgmlType::Q8_0,
+        GgmlType::IQ1_S
+        | GgmlType::IQ1_M
+        | GgmlType::IQ2_XXS
+        | GgmlType::IQ2_XS
+        | GgmlType::IQ2_S
+        | GgmlType::IQ3_XXS
+        | GgmlType::IQ3_S
+        | GgmlType::IQ4_XS => GgmlType::IQ4_NL,
         // 32-wide types: nothing narrower to try.
         other => other,
     };
@@ -613,9 +758,9 @@ impl MixState<'_> {
     }
 
     /// The preset's mixture: the type for a tensor of category `cat`, starting from `ty`.
-    /// Only the branches reachable with the presets of [`OutType`] are kept (the IQ*, TQ*,
-    /// MXFP4, Q2_K_S and imatrix-only branches cannot fire), and the architecture is never
-    /// Falcon nor a "70B" model (deepseek2 models are 16B/30B/236B/671B or unknown).
+    /// Only the branches reachable with the presets of [`OutType`] are kept (the TQ*, MXFP4,
+    /// Q2_K_S and Q4_0/Q5_0 branches cannot fire), and the architecture is never Falcon nor a
+    /// "70B" model (deepseek2 models are 16B/30B/236B/671B or unknown).
     fn mix_rules(
         &mut self,
         mut ty: GgmlType,
@@ -626,33 +771,81 @@ impl MixState<'_> {
         use OutType as P;
         let p = self.preset;
         let eight_experts = self.model.n_expert == 8;
+        let gqa4 = self.model.n_gqa() >= 4;
+        let imatrix = self.params.has_imatrix;
+        // the presets llama-quantize treats as "very low bit"
+        let low = matches!(
+            p,
+            P::IQ2_XXS | P::IQ2_XS | P::IQ1_S | P::IQ2_S | P::IQ2_M | P::IQ1_M
+        );
+        let iq2sm = matches!(p, P::IQ2_S | P::IQ2_M);
 
         if cat == Category::Output || (self.tied_embeddings && cat == Category::TokenEmbd) {
             // The output projection (or the embedding standing in for it) gets 6 bits unless the
-            // preset is Q8_0; a row length the base type cannot hold means Q8_0.
+            // preset is Q8_0 (5 bits for the lowest IQ presets); a row length the base type
+            // cannot hold means Q8_0.
             if let Some(o) = self.params.output_tensor_type {
                 ty = o;
             } else if t.ne.first().copied().unwrap_or(1) % ty.block_size() != 0 {
                 ty = G::Q8_0;
+            } else if low || p == P::IQ3_XXS {
+                ty = G::Q5_K;
             } else if ty != G::Q8_0 {
                 ty = G::Q6_K;
             }
         } else if cat == Category::TokenEmbd {
             if let Some(e) = self.params.token_embedding_type {
                 ty = e;
+            } else if matches!(p, P::IQ2_XXS | P::IQ2_XS | P::IQ1_S | P::IQ1_M) {
+                ty = G::Q2_K;
+            } else if iq2sm || p == P::IQ3_XXS {
+                ty = G::IQ3_S;
+            }
+        } else if low {
+            if cat.is_attn_v_like() {
+                ty = if gqa4 || self.model.n_expert >= 4 {
+                    G::Q4_K
+                } else if iq2sm {
+                    G::IQ3_S
+                } else {
+                    G::Q2_K
+                };
+                self.i_attn_v += 1;
+            } else if eight_experts && cat == Category::AttnK {
+                ty = G::Q4_K;
+            } else if cat == Category::FfnDown {
+                // the running counter against n_layer, not the layer of the name
+                if self.i_ffn_down < self.model.n_layer as i64 / 8 {
+                    ty = if iq2sm { G::IQ3_S } else { G::Q2_K };
+                }
+                self.i_ffn_down += 1;
+            } else if cat == Category::AttnOutput {
+                if eight_experts {
+                    ty = G::Q5_K;
+                } else if matches!(p, P::IQ1_S | P::IQ1_M) {
+                    ty = G::IQ2_XXS;
+                } else if iq2sm {
+                    ty = G::IQ3_S;
+                }
             }
         } else if cat.is_attn_v_like() {
             let i = self.i_attn_v;
             match p {
-                P::Q2_K => {
-                    ty = if self.model.n_gqa() >= 4 {
+                P::Q2_K => ty = if gqa4 { G::Q4_K } else { G::Q3_K },
+                P::IQ3_XXS => {
+                    ty = if gqa4 {
                         G::Q4_K
+                    } else if !imatrix {
+                        G::IQ3_S
                     } else {
-                        G::Q3_K
+                        G::IQ3_XXS
                     }
                 }
+                P::IQ3_XS | P::IQ3_S if gqa4 => ty = G::Q4_K,
+                P::IQ3_M => ty = G::Q4_K,
                 P::Q3_K_M => ty = if i < 2 { G::Q5_K } else { G::Q4_K },
                 P::Q3_K_L => ty = G::Q5_K,
+                P::IQ4_NL | P::IQ4_XS if gqa4 => ty = G::Q5_K,
                 P::Q4_K_M | P::Q5_K_M if use_more_bits(i, self.n_attn_v) => ty = G::Q6_K,
                 P::Q4_K_S if i < 4 => ty = G::Q5_K,
                 _ => {}
@@ -664,41 +857,77 @@ impl MixState<'_> {
         } else if cat == Category::AttnK {
             if eight_experts {
                 ty = G::Q8_0;
+            } else if p == P::IQ3_XS {
+                ty = G::IQ3_XXS;
+            } else if p == P::IQ3_XXS {
+                ty = G::IQ2_S;
             }
         } else if cat == Category::AttnQ {
-            // Only IQ3 presets change attn_q. (llama-quantize also has an attn_qkv rule after
-            // attn_output, but attn_qkv never reaches it: it is attention-V-like, see above.)
+            // (llama-quantize also has an attn_qkv rule after attn_output, but attn_qkv never
+            // reaches it: it is attention-V-like, see above.)
+            if p == P::IQ3_XS {
+                ty = G::IQ3_XXS;
+            } else if p == P::IQ3_XXS {
+                ty = G::IQ2_S;
+            }
         } else if cat == Category::FfnDown {
             let (i, n) = self.layer_info(self.i_ffn_down, t.name)?;
             match p {
                 P::Q2_K => ty = G::Q3_K,
+                P::IQ3_XXS if !imatrix => ty = if i < n / 8 { G::Q4_K } else { G::Q3_K },
                 // Non-Falcon: Q4_K everywhere past the first sixteenth.
                 P::Q3_K_M => ty = if i < n / 16 { G::Q5_K } else { G::Q4_K },
+                P::IQ3_M if i < n / 8 || (eight_experts && use_more_bits(i, n)) => ty = G::Q4_K,
                 P::Q3_K_L => ty = G::Q5_K,
-                P::Q4_K_M | P::Q5_K_M if use_more_bits(i, n) => ty = G::Q6_K,
+                P::Q4_K_M if use_more_bits(i, n) => ty = G::Q6_K,
+                P::IQ4_NL | P::IQ4_XS if i < n / 8 && !imatrix => ty = G::Q5_K,
+                P::Q5_K_M if use_more_bits(i, n) => ty = G::Q6_K,
                 P::Q4_K_S if i < n / 8 => ty = G::Q5_K,
                 _ => {}
             }
             self.i_ffn_down += 1;
         } else if cat == Category::AttnOutput {
             if eight_experts {
-                if matches!(p, P::Q2_K | P::Q3_K_S | P::Q3_K_M | P::Q4_K_S | P::Q4_K_M) {
+                if matches!(
+                    p,
+                    P::Q2_K
+                        | P::IQ3_XS
+                        | P::IQ3_XXS
+                        | P::Q3_K_S
+                        | P::Q3_K_M
+                        | P::IQ4_NL
+                        | P::Q4_K_S
+                        | P::Q4_K_M
+                        | P::IQ3_S
+                        | P::IQ3_M
+                        | P::IQ4_XS
+                ) {
                     ty = G::Q5_K;
                 }
             } else {
                 match p {
                     P::Q2_K => ty = G::Q3_K,
-                    P::Q3_K_M => ty = G::Q4_K,
+                    P::IQ3_XXS => ty = G::IQ3_S,
+                    P::Q3_K_M | P::IQ3_M => ty = G::Q4_K,
                     P::Q3_K_L => ty = G::Q5_K,
                     _ => {}
                 }
             }
-        } else if cat == Category::FfnGate {
-            self.layer_info(self.i_ffn_gate, t.name)?;
-            self.i_ffn_gate += 1;
-        } else if cat == Category::FfnUp {
-            self.layer_info(self.i_ffn_up, t.name)?;
-            self.i_ffn_up += 1;
+        } else if cat == Category::FfnGate || cat == Category::FfnUp {
+            let counter = if cat == Category::FfnGate {
+                self.i_ffn_gate
+            } else {
+                self.i_ffn_up
+            };
+            let (i, n) = self.layer_info(counter, t.name)?;
+            if p == P::IQ3_XS && i >= n / 8 && i < 7 * n / 8 {
+                ty = G::IQ3_XXS;
+            }
+            if cat == Category::FfnGate {
+                self.i_ffn_gate += 1;
+            } else {
+                self.i_ffn_up += 1;
+            }
         }
         Ok(ty)
     }
@@ -909,13 +1138,19 @@ mod tests {
         assert_eq!(OutType::parse("q4_0"), None);
         assert_eq!(OutType::parse("q2_k_s"), None);
         let ft: Vec<u32> = OutType::ALL.iter().map(|t| t.file_type()).collect();
-        assert_eq!(ft, [1, 0, 1, 32, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
+        assert_eq!(
+            ft,
+            [
+                1, 0, 1, 32, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 24, 31, 19, 20, 28, 29, 23, 22,
+                26, 27, 25, 30
+            ]
+        );
         let kq: Vec<bool> = OutType::ALL.iter().map(|t| t.is_kquant_preset()).collect();
         assert_eq!(
             kq,
             [
                 false, false, false, false, false, true, true, true, true, true, true, true, true,
-                true
+                true, true, true, true, true, true, true, true, true, true, true, true, true
             ]
         );
         assert_eq!(OutType::Q3_K_L.base_type(), Some(G::Q3_K));
@@ -1449,7 +1684,135 @@ mod tests {
     /// Tables written by the real llama-quantize (llama.cpp 0c1e57098, the lab build) on BF16
     /// GGUFs from llama.cpp's converter: the tiny V3 fixture and variants of it (see the header
     /// of each file and `tests/data/preset/variants.py`).
-    const LAB_TABLES: [(&str, &str); 6] = [
+    /// The IQ presets on DeepSeek-V3 (61 layers, real widths), from the rules as read in
+    /// llama-quant.cpp.
+    #[test]
+    fn v3_iq_presets() {
+        let list = V3.tensors();
+        let m = V3.model();
+        let got = run(OutType::IQ1_S, &m, &list, &[]);
+        assert_eq!(got["output.weight"], G::Q5_K);
+        assert_eq!(got["token_embd.weight"], G::Q2_K);
+        // the first n_layer/8 = 7 ffn_down tensors in visiting order get Q2_K
+        for n in [
+            "blk.0.ffn_down.weight",
+            "blk.2.ffn_down.weight",
+            "blk.3.ffn_down_exps.weight",
+            "blk.4.ffn_down_shexp.weight",
+        ] {
+            assert_eq!(got[n], G::Q2_K, "{n}");
+        }
+        assert_eq!(got["blk.5.ffn_down_exps.weight"], G::IQ1_S);
+        assert_eq!(got["blk.9.attn_output.weight"], G::IQ2_XXS);
+        assert_eq!(got["blk.9.attn_k_b.weight"], G::IQ4_NL); // 128-wide rows
+        assert_eq!(got["blk.9.attn_v_b.weight"], G::IQ1_S);
+        assert_eq!(got["blk.9.ffn_gate_exps.weight"], G::IQ1_S);
+        let got = run(OutType::IQ2_M, &m, &list, &[]);
+        assert_eq!(got["token_embd.weight"], G::IQ3_S);
+        assert_eq!(got["blk.0.ffn_down.weight"], G::IQ3_S);
+        assert_eq!(got["blk.9.attn_output.weight"], G::IQ3_S);
+        assert_eq!(got["blk.9.ffn_up_exps.weight"], G::IQ2_S);
+        let got = run(OutType::IQ2_S, &m, &list, &[]);
+        assert_eq!(got["blk.9.ffn_up_exps.weight"], G::IQ2_XS);
+        let got = run(OutType::IQ3_XS, &m, &list, &[]);
+        assert_eq!(got["blk.9.ffn_gate_exps.weight"], IQ3_XXS_T);
+        assert_eq!(got["blk.60.ffn_gate_exps.weight"], G::IQ3_S);
+        let got = run(OutType::IQ4_XS, &m, &list, &[]);
+        assert_eq!(got["output.weight"], G::Q6_K);
+        assert_eq!(got["blk.3.ffn_down_exps.weight"], G::Q5_K); // layer < 61/8, no imatrix
+        assert_eq!(got["blk.7.ffn_down_exps.weight"], G::IQ4_XS);
+        let got = run(OutType::IQ3_M, &m, &list, &[]);
+        assert_eq!(got["blk.9.attn_output.weight"], G::Q4_K);
+        assert_eq!(got["blk.3.ffn_down_exps.weight"], G::Q4_K);
+        assert_eq!(got["blk.9.ffn_down_exps.weight"], G::IQ3_S);
+        // IQ3_XXS: with an imatrix, ffn_down keeps IQ3_XXS
+        let ts: Vec<QuantTensor> = list
+            .iter()
+            .map(|(n, ne, ty)| QuantTensor {
+                name: n,
+                ne,
+                src_type: *ty,
+            })
+            .collect();
+        let idx = list
+            .iter()
+            .position(|(n, _, _)| n == "blk.9.ffn_down_exps.weight")
+            .unwrap();
+        let mut params = QuantParams::default();
+        let plain = try_assign_types(OutType::IQ3_XXS, &m, &ts, &[], &params).unwrap();
+        assert_eq!(plain[idx], G::Q3_K);
+        params.has_imatrix = true;
+        let with = try_assign_types(OutType::IQ3_XXS, &m, &ts, &[], &params).unwrap();
+        assert_eq!(with[idx], IQ3_XXS_T);
+    }
+
+    const IQ3_XXS_T: GgmlType = GgmlType::IQ3_XXS;
+
+    /// Which presets llama-quantize refuses without an imatrix on V3.
+    #[test]
+    fn imatrix_requirement() {
+        let list = V3.tensors();
+        let m = V3.model();
+        let ts: Vec<QuantTensor> = list
+            .iter()
+            .map(|(n, ne, ty)| QuantTensor {
+                name: n,
+                ne,
+                src_type: *ty,
+            })
+            .collect();
+        let mut params = QuantParams::default();
+        for p in OutType::ALL.into_iter().filter(|p| p.base_type().is_some()) {
+            let types = try_assign_types(p, &m, &ts, &[], &params).unwrap();
+            let refused = check_imatrix_requirement(&ts, &types, &params).is_err();
+            let want = matches!(
+                p,
+                OutType::IQ1_S
+                    | OutType::IQ1_M
+                    | OutType::IQ2_XXS
+                    | OutType::IQ2_XS
+                    | OutType::IQ2_S
+                    | OutType::IQ2_M
+                    | OutType::IQ3_XXS
+                    | OutType::IQ3_XS
+            );
+            assert_eq!(refused, want, "{p}");
+        }
+        let types = try_assign_types(OutType::IQ1_S, &m, &ts, &[], &params).unwrap();
+        let e = check_imatrix_requirement(&ts, &types, &params).unwrap_err();
+        assert!(e.contains("blk.0.") && e.contains("IQ"), "{e}");
+        params.has_imatrix = true;
+        assert!(check_imatrix_requirement(&ts, &types, &params).is_ok());
+        assert!(!tensor_requires_imatrix("token_embd.weight", G::IQ2_XXS));
+        assert!(tensor_requires_imatrix("blk.1.ffn_up.weight", G::IQ2_S));
+        assert!(!tensor_requires_imatrix("blk.1.ffn_up.weight", G::IQ3_S));
+        assert_eq!(shape_fallback(G::IQ2_XXS, 128), G::IQ4_NL);
+        assert_eq!(shape_fallback(G::IQ4_XS, 48), G::F16);
+        assert_eq!(shape_fallback(G::IQ4_NL, 48), G::F16);
+    }
+
+    const LAB_TABLES: [(&str, &str); 12] = [
+        ("iq_v3", include_str!("../../tests/data/preset/iq_v3.txt")),
+        (
+            "iq_mla20",
+            include_str!("../../tests/data/preset/iq_mla20.txt"),
+        ),
+        (
+            "iq_legacy20",
+            include_str!("../../tests/data/preset/iq_legacy20.txt"),
+        ),
+        (
+            "iq_e8tied12",
+            include_str!("../../tests/data/preset/iq_e8tied12.txt"),
+        ),
+        (
+            "iq_lite27",
+            include_str!("../../tests/data/preset/iq_lite27.txt"),
+        ),
+        (
+            "iq_dense10",
+            include_str!("../../tests/data/preset/iq_dense10.txt"),
+        ),
         ("v3", include_str!("../../tests/data/preset/v3.txt")),
         ("mla20", include_str!("../../tests/data/preset/mla20.txt")),
         (

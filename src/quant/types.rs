@@ -2,7 +2,7 @@
 //! bytes per block, the llama.cpp file type of a file made mostly of it, and the row encoder
 //! and decoder. Adding a type is one row here plus its kernel module.
 
-use super::{float, kquants, legacy, weighted};
+use super::{float, iq, kquants, legacy, weighted};
 use std::fmt;
 
 /// Encodes one row of f32 values (a whole number of blocks) into the type's bytes.
@@ -30,6 +30,15 @@ pub enum GgmlType {
     Q5_K,
     Q6_K,
     BF16,
+    IQ4_NL,
+    IQ4_XS,
+    IQ3_S,
+    IQ3_XXS,
+    IQ2_S,
+    IQ2_XS,
+    IQ2_XXS,
+    IQ1_S,
+    IQ1_M,
 }
 
 /// Everything ds2gguf knows about one element type.
@@ -59,7 +68,7 @@ pub struct TypeTraits {
 
 /// The table, in [`GgmlType`] discriminant order.
 #[rustfmt::skip]
-pub static TYPES: [TypeTraits; 13] = [
+pub static TYPES: [TypeTraits; 22] = [
     row(GgmlType::F32, "F32", 0, 1, 4, Some(0), float::f32_row, float::f32_row_decode),
     row(GgmlType::F16, "F16", 1, 1, 2, Some(1), float::f32_to_f16_bytes, float::f16_bytes_to_f32),
     row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0).weighted(weighted::quantize_row_q4_0_w),
@@ -73,6 +82,15 @@ pub static TYPES: [TypeTraits; 13] = [
     row(GgmlType::Q5_K, "Q5_K", 13, 256, 176, None, kquants::quantize_row_q5_k, kquants::dequantize_row_q5_k).weighted(weighted::quantize_row_q5_k_w),
     row(GgmlType::Q6_K, "Q6_K", 14, 256, 210, Some(18), kquants::quantize_row_q6_k, kquants::dequantize_row_q6_k).weighted(weighted::quantize_row_q6_k_w),
     row(GgmlType::BF16, "BF16", 30, 1, 2, Some(32), float::f32_to_bf16_bytes, float::bf16_bytes_to_f32),
+    row(GgmlType::IQ4_NL, "IQ4_NL", 20, 32, 18, Some(25), iq::iq4::quantize_row_iq4_nl, iq::iq4::dequantize_row_iq4_nl).weighted(iq::iq4::quantize_iq4_nl),
+    row(GgmlType::IQ4_XS, "IQ4_XS", 23, 256, 136, Some(30), iq::iq4::quantize_row_iq4_xs, iq::iq4::dequantize_row_iq4_xs).weighted(iq::iq4::quantize_iq4_xs),
+    row(GgmlType::IQ3_S, "IQ3_S", 21, 256, 110, Some(26), iq::iq3::quantize_row_iq3_s, iq::iq3::dequantize_row_iq3_s).weighted(iq::iq3::quantize_iq3_s),
+    row(GgmlType::IQ3_XXS, "IQ3_XXS", 18, 256, 98, Some(23), iq::iq3::quantize_row_iq3_xxs, iq::iq3::dequantize_row_iq3_xxs).weighted(iq::iq3::quantize_iq3_xxs),
+    row(GgmlType::IQ2_S, "IQ2_S", 22, 256, 82, Some(28), iq::iq2::quantize_row_iq2_s, iq::iq2::dequantize_row_iq2_s).weighted(iq::iq2::quantize_iq2_s),
+    row(GgmlType::IQ2_XS, "IQ2_XS", 17, 256, 74, Some(20), iq::iq2::quantize_row_iq2_xs, iq::iq2::dequantize_row_iq2_xs).weighted(iq::iq2::quantize_iq2_xs),
+    row(GgmlType::IQ2_XXS, "IQ2_XXS", 16, 256, 66, Some(19), iq::iq2::quantize_row_iq2_xxs, iq::iq2::dequantize_row_iq2_xxs).weighted(iq::iq2::quantize_iq2_xxs),
+    row(GgmlType::IQ1_S, "IQ1_S", 19, 256, 50, Some(24), iq::iq1::quantize_row_iq1_s, iq::iq1::dequantize_row_iq1_s).weighted(iq::iq1::quantize_iq1_s),
+    row(GgmlType::IQ1_M, "IQ1_M", 29, 256, 56, Some(31), iq::iq1::quantize_row_iq1_m, iq::iq1::dequantize_row_iq1_m).weighted(iq::iq1::quantize_iq1_m),
 ];
 
 #[allow(clippy::too_many_arguments)]
