@@ -336,7 +336,11 @@ pub fn quantize_iq1_m(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
     };
     // shifted levels of group k (0 or 1) for a block whose choice is `best_k`
     let xx_of = |best_k: usize, k: usize| -> &'static [f32; 3] {
-        let plus = if k == 0 { best_k < 2 } else { best_k % 2 == 0 };
+        let plus = if k == 0 {
+            best_k < 2
+        } else {
+            best_k.is_multiple_of(2)
+        };
         if plus { &X_P } else { &X_M }
     };
     for (ibl, (xbl, y)) in x

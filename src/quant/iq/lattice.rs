@@ -17,6 +17,7 @@ pub(crate) struct Lattice<const N: usize> {
 }
 
 impl<const N: usize> Lattice<N> {
+    #[allow(clippy::needless_range_loop)]
     fn build(kgrid: &[u16], bits: u32, map_size: usize, nwant: usize) -> Self {
         let mask = (1u16 << bits) - 1;
         let grid: Vec<[i8; N]> = kgrid

@@ -41,11 +41,13 @@ pub fn weighted_quantizer(ty: GgmlType) -> Option<WeightedQuantizeFn> {
     })
 }
 
+/// f32 → IEEE half bits (ggml's `GGML_FP32_TO_FP16`, round to nearest even).
 #[inline(always)]
 pub(crate) fn f16_bits(v: f32) -> u16 {
     f32_to_f16_bits(v)
 }
 
+/// The f16 at the start of `src` (little-endian) as f32.
 #[inline(always)]
 pub(crate) fn get_f16(src: &[u8]) -> f32 {
     f16_bits_to_f32(u16::from_le_bytes([src[0], src[1]]))

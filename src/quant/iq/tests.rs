@@ -64,7 +64,7 @@ fn xorshift(seed: u64) -> impl FnMut() -> u64 {
 /// Importance weights per column, shaped like an imatrix (sums of squared activations):
 /// positive, spanning four decades, a few exact zeros.
 fn weights() -> Vec<f32> {
-    let mut nx = xorshift(0x5eed_0f_1a7e_u64);
+    let mut nx = xorshift(0x005e_ed0f_1a7e_u64);
     (0..N_PER_ROW)
         .map(|j| {
             let u = (nx() >> 40) as f32 * (1.0 / 16_777_216.0);
