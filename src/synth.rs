@@ -304,7 +304,7 @@ fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
                 shape: t.shape,
                 fill: Fill::Small(0.05),
             }),
-            TensorKind::Router | TensorKind::Embed => out.push(Stored {
+            TensorKind::Router | TensorKind::Embed | TensorKind::Float => out.push(Stored {
                 name: t.name,
                 dtype: float_dtype,
                 shape: t.shape,
