@@ -73,7 +73,7 @@ impl ValueEnum for SynthFamily {
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.name()))
+        Some(PossibleValue::new(self.name()).aliases(self.aliases().iter().copied()))
     }
 }
 
