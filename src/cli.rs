@@ -102,5 +102,14 @@ mod tests {
         }
         assert_eq!(SynthDtype::from_str("fp8", false), Ok(SynthDtype::Fp8));
         assert_eq!(Layout::from_str("legacy", false), Ok(Layout::Legacy));
+        assert_eq!(
+            SynthFamily::from_str("deepseek-v32", false),
+            Ok(SynthFamily::DeepseekV32)
+        );
+        assert_eq!(
+            SynthFamily::from_str("v32", false),
+            Ok(SynthFamily::DeepseekV32)
+        );
+        assert_eq!(Mtp::from_str("keep", false), Ok(Mtp::Keep));
     }
 }

@@ -350,7 +350,7 @@ fn rewrite_without(shard: &Path, name: &str) {
         }
     }
     let mut h = serde_json::to_vec(&hdr).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
