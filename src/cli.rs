@@ -73,7 +73,7 @@ impl ValueEnum for SynthFamily {
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.name()))
+        Some(PossibleValue::new(self.name()).aliases(self.aliases().iter().copied()))
     }
 }
 
@@ -102,5 +102,14 @@ mod tests {
         }
         assert_eq!(SynthDtype::from_str("fp8", false), Ok(SynthDtype::Fp8));
         assert_eq!(Layout::from_str("legacy", false), Ok(Layout::Legacy));
+        assert_eq!(
+            SynthFamily::from_str("deepseek-v32", false),
+            Ok(SynthFamily::DeepseekV32)
+        );
+        assert_eq!(
+            SynthFamily::from_str("v32", false),
+            Ok(SynthFamily::DeepseekV32)
+        );
+        assert_eq!(Mtp::from_str("keep", false), Ok(Mtp::Keep));
     }
 }

@@ -34,17 +34,32 @@ pub enum SynthFamily {
     DeepseekV2,
     /// `DeepseekV3ForCausalLM`: sigmoid routing with groups and a routing bias.
     DeepseekV3,
+    /// `DeepseekV32ForCausalLM`: V3 plus the DSA indexer in every layer (MTP layer included).
+    DeepseekV32,
 }
 
 impl SynthFamily {
     /// Every family.
-    pub const ALL: [SynthFamily; 2] = [SynthFamily::DeepseekV2, SynthFamily::DeepseekV3];
+    pub const ALL: [SynthFamily; 3] = [
+        SynthFamily::DeepseekV2,
+        SynthFamily::DeepseekV3,
+        SynthFamily::DeepseekV32,
+    ];
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
             SynthFamily::DeepseekV2 => "v2",
             SynthFamily::DeepseekV3 => "v3",
+            SynthFamily::DeepseekV32 => "deepseek-v32",
+        }
+    }
+
+    /// Other names accepted on the command line.
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            SynthFamily::DeepseekV32 => &["v32"],
+            _ => &[],
         }
     }
 }
@@ -304,7 +319,7 @@ fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
                 shape: t.shape,
                 fill: Fill::Small(0.05),
             }),
-            TensorKind::Router | TensorKind::Embed => out.push(Stored {
+            TensorKind::Router | TensorKind::Embed | TensorKind::Float => out.push(Stored {
                 name: t.name,
                 dtype: float_dtype,
                 shape: t.shape,
@@ -516,10 +531,12 @@ pub fn config_json(s: &SynthSpec) -> Json {
         "architectures": [match s.family {
             SynthFamily::DeepseekV2 => "DeepseekV2ForCausalLM",
             SynthFamily::DeepseekV3 => "DeepseekV3ForCausalLM",
+            SynthFamily::DeepseekV32 => "DeepseekV32ForCausalLM",
         }],
         "model_type": match s.family {
             SynthFamily::DeepseekV2 => "deepseek_v2",
             SynthFamily::DeepseekV3 => "deepseek_v3",
+            SynthFamily::DeepseekV32 => "deepseek_v32",
         },
         "attention_bias": false, "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu",
         "hidden_size": s.hidden, "intermediate_size": s.ff, "kv_lora_rank": s.kv_lora,
@@ -541,7 +558,13 @@ pub fn config_json(s: &SynthSpec) -> Json {
     if s.mtp {
         o.insert("num_nextn_predict_layers".into(), json!(1));
     }
-    if s.family == SynthFamily::DeepseekV3 {
+    if s.family == SynthFamily::DeepseekV32 {
+        // V3.2's indexer: the published 64 heads × 128 scaled down, its top-k as published
+        o.insert("index_n_heads".into(), json!(4));
+        o.insert("index_head_dim".into(), json!(64));
+        o.insert("index_topk".into(), json!(2048));
+    }
+    if s.family != SynthFamily::DeepseekV2 {
         let groups = if s.experts.is_multiple_of(4) && s.experts >= 8 {
             4
         } else {

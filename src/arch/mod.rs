@@ -8,6 +8,7 @@
 
 pub mod deepseek;
 pub mod deepseek2;
+pub mod deepseek32;
 pub mod recipe;
 pub mod source;
 
@@ -66,6 +67,9 @@ pub enum TensorKind {
     Embed,
     /// A linear projection (block-FP8 in FP8 releases).
     Linear,
+    /// A small weight or bias kept in the 16-bit float type even in FP8 releases (V3.2's
+    /// indexer `weights_proj` and `k_norm.bias`).
+    Float,
 }
 
 /// One tensor of a complete checkpoint, as an architecture's tensor table lists it.
@@ -132,14 +136,10 @@ pub struct Registration {
 }
 
 /// Every architecture ds2gguf converts.
-pub static REGISTRY: &[&Registration] = &[&deepseek2::REGISTRATION];
+pub static REGISTRY: &[&Registration] = &[&deepseek2::REGISTRATION, &deepseek32::REGISTRATION];
 
 /// Architectures seen in the wild that are not converted, with a word on why.
 const NOT_SUPPORTED: &[(&str, &str)] = &[
-    (
-        "DeepseekV32ForCausalLM",
-        " (DeepSeek-V3.2 uses the 'deepseek32' architecture, not supported yet)",
-    ),
     (
         "DeepseekV4ForCausalLM",
         " (DeepSeek-V4 is not supported yet)",

@@ -152,6 +152,18 @@ pub fn deepseek_v2_kvs(kv: &mut Kvs, cfg: &DeepseekConfig, layout: Layout) {
     }
 }
 
+/// `nextn_predict_layers`: the number of multi-token-prediction blocks after the trunk.
+pub fn nextn_kv(kv: &mut Kvs, n: u64) {
+    kv.put("nextn_predict_layers", u32v(n));
+}
+
+/// DeepSeek-V3.2's DSA indexer keys: head count, key length (head dimension), top-k.
+pub fn indexer_kvs(kv: &mut Kvs, heads: u64, dim: u64, top_k: u64) {
+    kv.put("attention.indexer.head_count", u32v(heads));
+    kv.put("attention.indexer.key_length", u32v(dim));
+    kv.put("attention.indexer.top_k", u32v(top_k));
+}
+
 /// Facts about a DeepSeek-family GGUF from its metadata (for `inspect`): blocks, experts,
 /// attention layout, MTP layers.
 pub fn describe(kvs: &[(String, Value)]) -> Vec<crate::arch::Fact> {
@@ -191,8 +203,28 @@ pub fn describe(kvs: &[(String, Value)]) -> Vec<crate::arch::Fact> {
             "legacy (attn_kv_b)".into()
         },
     ));
+    if let (Some(h), Some(d)) = (
+        num("attention.indexer.head_count"),
+        num("attention.indexer.key_length"),
+    ) {
+        let k = num("attention.indexer.top_k").unwrap_or(0);
+        facts.push(("indexer", format!("DSA, {h} heads × {d}, top-k {k}").into()));
+    }
     if let Some(n) = num("nextn_predict_layers") {
         facts.push(("mtp_layers", n.into()));
+        if let Some(b) = num("block_count")
+            && n > 0
+        {
+            facts.push((
+                "mtp_blocks",
+                format!(
+                    "blk.{}..blk.{} (skipped unless loaded for MTP)",
+                    b.saturating_sub(n),
+                    b.saturating_sub(1)
+                )
+                .into(),
+            ));
+        }
     }
     facts
 }

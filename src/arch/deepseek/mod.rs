@@ -10,14 +10,60 @@ pub mod tensors;
 pub use config::DeepseekConfig;
 pub use tensors::{LLAMA_MAX_EXPERTS, Layers, Role, Spec, Table};
 
-use crate::arch::{ArchOptions, Fact, Layout};
+use crate::arch::{ArchOptions, Fact, Layout, Mtp};
 use crate::checkpoint::config::Quantization;
 use crate::quant::preset::QuantModel;
+use crate::{Error, Result};
+
+/// The layers an `--mtp` mode converts: `Default` is `keep_by_default` (V3.2) or the trunk
+/// (deepseek2). Asking for MTP layers (`keep`, `only`) of a checkpoint without any, or with
+/// the legacy layout (llama.cpp's MTP graph needs MLA), is an error.
+pub fn mtp_layers(
+    cfg: &DeepseekConfig,
+    opts: &ArchOptions,
+    keep_by_default: bool,
+) -> Result<Layers> {
+    let layers = match opts.mtp {
+        Mtp::Default if keep_by_default => Layers::All,
+        Mtp::Default | Mtp::Drop => Layers::Trunk,
+        Mtp::Keep => Layers::All,
+        Mtp::Only => Layers::MtpOnly,
+    };
+    if matches!(opts.mtp, Mtp::Keep | Mtp::Only) {
+        let flag = if opts.mtp == Mtp::Keep {
+            "--mtp keep"
+        } else {
+            "--mtp only"
+        };
+        if cfg.n_nextn == 0 {
+            return Err(Error::Usage(format!(
+                "{flag}: {} declares no multi-token-prediction layers (num_nextn_predict_layers is {})",
+                cfg.raw.path.display(),
+                match cfg.raw.get("num_nextn_predict_layers") {
+                    Some(v) => v.to_string(),
+                    None => "absent".to_string(),
+                }
+            )));
+        }
+        if opts.layout == Layout::Legacy {
+            return Err(Error::Usage(format!(
+                "{flag} needs the MLA layout: llama.cpp's MTP graph requires MLA (drop --layout legacy)"
+            )));
+        }
+    }
+    Ok(layers)
+}
 
 /// llama-quantize's view of a DeepSeek model (with MLA, the file has one KV head).
 pub fn quant_model(cfg: &DeepseekConfig, opts: &ArchOptions) -> QuantModel {
+    quant_model_for(cfg, opts, Layers::Trunk)
+}
+
+/// [`quant_model`] for a file holding `layers`: llama-quantize counts every block of the
+/// file (`block_count`, MTP blocks included) in its per-layer rules.
+pub fn quant_model_for(cfg: &DeepseekConfig, opts: &ArchOptions, layers: Layers) -> QuantModel {
     QuantModel {
-        n_layer: cfg.n_layer as u32,
+        n_layer: layers.block_count(cfg) as u32,
         n_expert: cfg.n_expert.unwrap_or(0) as u32,
         n_head: cfg.n_head as u32,
         n_head_kv: match opts.layout {

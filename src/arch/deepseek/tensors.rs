@@ -334,6 +334,57 @@ pub fn deepseek_v2_table(cfg: &DeepseekConfig) -> Table {
     t
 }
 
+/// Adds DeepSeek-V3.2's DSA indexer (`self_attn.indexer.*`, five tensors) to every decoder
+/// layer of `t`, MTP layers included: `heads` indexer heads of `dim` dimensions.
+pub fn add_indexer(t: &mut Table, cfg: &DeepseekConfig, heads: u64, dim: u64) {
+    use TensorKind::*;
+    let e = cfg.n_embd;
+    let q = cfg.q_lora_rank.unwrap_or(e);
+    for l in 0..cfg.n_layer + cfg.n_nextn {
+        let a = "self_attn.indexer";
+        t.layer(
+            l,
+            &format!("{a}.wq_b.weight"),
+            "indexer.attn_q_b.weight",
+            vec![heads * dim, q],
+            Linear,
+        );
+        t.layer(
+            l,
+            &format!("{a}.wk.weight"),
+            "indexer.attn_k.weight",
+            vec![dim, e],
+            Linear,
+        );
+        t.layer(
+            l,
+            &format!("{a}.k_norm.weight"),
+            "indexer.k_norm.weight",
+            vec![dim],
+            Norm,
+        );
+        t.layer(
+            l,
+            &format!("{a}.k_norm.bias"),
+            "indexer.k_norm.bias",
+            vec![dim],
+            Float,
+        );
+        t.layer(
+            l,
+            &format!("{a}.weights_proj.weight"),
+            "indexer.proj.weight",
+            vec![heads, e],
+            Float,
+        );
+    }
+}
+
+/// How many tensors [`add_indexer`] adds for `cfg`.
+pub fn indexer_len(cfg: &DeepseekConfig) -> u64 {
+    5 * (cfg.n_layer + cfg.n_nextn)
+}
+
 /// How many tensors [`deepseek_v2_table`] lists for `cfg`, computed without building it.
 pub fn table_len(cfg: &DeepseekConfig) -> u64 {
     let per_layer = |l: u64| -> u64 {
@@ -351,7 +402,11 @@ pub fn table_len(cfg: &DeepseekConfig) -> u64 {
 /// Refuses a configuration that implies far more tensors than the checkpoint has, before a
 /// table for it is built (a hostile or mistaken config.json must not exhaust memory).
 pub fn check_table_size(ck: &Checkpoint, cfg: &DeepseekConfig) -> Result<()> {
-    let want = table_len(cfg);
+    check_table_len(ck, cfg, table_len(cfg))
+}
+
+/// [`check_table_size`] for a table of `want` tensors (an extended table).
+pub fn check_table_len(ck: &Checkpoint, cfg: &DeepseekConfig, want: u64) -> Result<()> {
     let have = ck.tensors.len() as u64;
     if want > 2 * have + 1024 {
         return Err(Error::bad_file(
@@ -370,6 +425,30 @@ pub fn check_table_size(ck: &Checkpoint, cfg: &DeepseekConfig) -> Result<()> {
 pub enum Layers {
     /// The trunk only: every tensor of a layer `>= n_layer` is passed over unchecked.
     Trunk,
+    /// The trunk and the MTP layers (`n_layer..n_layer + n_nextn`), all checked.
+    All,
+    /// The MTP layers and the tensors outside any layer (embeddings, final norm, head): a
+    /// draft file. Trunk layers are passed over unchecked.
+    MtpOnly,
+}
+
+impl Layers {
+    /// True when `layer` (`None` for tensors outside the layers) is converted.
+    pub fn converts(self, cfg: &DeepseekConfig, layer: Option<u64>) -> bool {
+        match self {
+            Layers::Trunk => layer.is_none_or(|l| l < cfg.n_layer),
+            Layers::All => true,
+            Layers::MtpOnly => layer.is_none_or(|l| l >= cfg.n_layer),
+        }
+    }
+
+    /// The `block_count` of a file with these layers.
+    pub fn block_count(self, cfg: &DeepseekConfig) -> u64 {
+        match self {
+            Layers::Trunk => cfg.n_layer,
+            Layers::All | Layers::MtpOnly => cfg.n_layer + cfg.n_nextn,
+        }
+    }
 }
 
 /// Maps the checkpoint's tensors through `table`, in checkpoint order: each tensor must be in
@@ -400,9 +479,7 @@ pub fn map_tensors(
             ),
         ));
     }
-    let converted = |s: &Spec| match layers {
-        Layers::Trunk => s.layer.is_none_or(|l| l < cfg.n_layer),
-    };
+    let converted = |s: &Spec| layers.converts(cfg, s.layer);
     let by_name: HashMap<&str, &Spec> = table
         .specs
         .iter()
@@ -511,6 +588,8 @@ fn skipped_layer(cfg: &DeepseekConfig, layers: Layers, name: &str) -> bool {
         .and_then(|(n, _)| n.parse::<u64>().ok());
     match layers {
         Layers::Trunk => layer.is_some_and(|l| l >= cfg.n_layer),
+        Layers::All => false,
+        Layers::MtpOnly => layer.is_some_and(|l| l < cfg.n_layer),
     }
 }
 
