@@ -117,6 +117,9 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     /// Things worth saying that do not stop the conversion.
     pub warnings: Vec<String>,
+    /// Scales of INT4 groups repacked into Q4_0 that f16 does not hold exactly, tallied while
+    /// converting.
+    pub scale_loss: std::sync::Mutex<crate::exec::packed::ScaleLoss>,
 }
 
 impl Plan {
@@ -227,6 +230,7 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         tensors,
         files,
         warnings,
+        scale_loss: Default::default(),
     })
 }
 
