@@ -371,6 +371,10 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<u16>, quiet: bool) ->
         for n in &notes {
             note(&format!("note: {n}"));
         }
+        let loss = *plan.scale_loss.lock().unwrap_or_else(|e| e.into_inner());
+        if loss.scales > 0 {
+            note(&format!("note: {}", plan::repack::describe_loss(&loss)));
+        }
         let secs = t0.elapsed().as_secs_f64();
         note(&format!(
             "wrote {} ({} file{}, {} tensors, {}) from {} of tensor data in {:.1}s ({}/s), peak memory {}",

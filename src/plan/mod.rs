@@ -2,6 +2,7 @@
 //! output, computed from `config.json`, the tokenizer files and the safetensors headers
 //! alone, before any tensor data is read.
 
+pub mod repack;
 pub mod files;
 pub mod preflight;
 pub mod report;

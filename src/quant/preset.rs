@@ -55,6 +55,8 @@ pub enum OutType {
     BF16,
     /// Mostly Q8_0.
     Q8_0,
+    /// llama-quantize `Q4_0` (INT4 group-32 checkpoint tensors are repacked into it losslessly).
+    Q4_0,
     /// llama-quantize `Q2_K`.
     Q2_K,
     /// llama-quantize `Q3_K_S`.
@@ -77,12 +79,13 @@ pub enum OutType {
 
 impl OutType {
     /// Every output type, in the order of this enum.
-    pub const ALL: [OutType; 14] = [
+    pub const ALL: [OutType; 15] = [
         OutType::Auto,
         OutType::F32,
         OutType::F16,
         OutType::BF16,
         OutType::Q8_0,
+        OutType::Q4_0,
         OutType::Q2_K,
         OutType::Q3_K_S,
         OutType::Q3_K_M,
@@ -120,6 +123,7 @@ impl OutType {
             OutType::F16 => "f16",
             OutType::BF16 => "bf16",
             OutType::Q8_0 => "q8_0",
+            OutType::Q4_0 => "q4_0",
             OutType::Q2_K => "q2_k",
             OutType::Q3_K_S => "q3_k_s",
             OutType::Q3_K_M => "q3_k_m",
@@ -132,12 +136,13 @@ impl OutType {
         }
     }
 
-    /// True for the K-quant presets Q2_K..Q6_K, which llama.cpp only makes with
-    /// `llama-quantize` (so [`assign_types`] decides their tensor types).
+    /// True for the presets llama.cpp only makes with `llama-quantize` (the K-quant presets
+    /// Q2_K..Q6_K, and Q4_0), so [`assign_types`] decides their tensor types.
     pub fn is_kquant_preset(self) -> bool {
         matches!(
             self,
-            OutType::Q2_K
+            OutType::Q4_0
+                | OutType::Q2_K
                 | OutType::Q3_K_S
                 | OutType::Q3_K_M
                 | OutType::Q3_K_L
@@ -157,6 +162,7 @@ impl OutType {
             OutType::F32 => 0,
             OutType::Auto | OutType::F16 => 1,
             OutType::Q8_0 => 7,
+            OutType::Q4_0 => 2,
             OutType::Q2_K => 10,
             OutType::Q3_K_S => 11,
             OutType::Q3_K_M => 12,
@@ -179,6 +185,7 @@ impl OutType {
             OutType::F16 => GgmlType::F16,
             OutType::BF16 => GgmlType::BF16,
             OutType::Q8_0 => GgmlType::Q8_0,
+            OutType::Q4_0 => GgmlType::Q4_0,
             OutType::Q2_K => GgmlType::Q2_K,
             OutType::Q3_K_S | OutType::Q3_K_M | OutType::Q3_K_L => GgmlType::Q3_K,
             OutType::Q4_K_S | OutType::Q4_K_M => GgmlType::Q4_K,
@@ -902,16 +909,16 @@ mod tests {
         assert_eq!(OutType::parse("Q4_K"), Some(OutType::Q4_K_M));
         assert_eq!(OutType::parse("q3_k"), Some(OutType::Q3_K_M));
         assert_eq!(OutType::parse("q5_K"), Some(OutType::Q5_K_M));
-        assert_eq!(OutType::parse("q4_0"), None);
+        assert_eq!(OutType::parse("q4_0"), Some(OutType::Q4_0));
         assert_eq!(OutType::parse("q2_k_s"), None);
         let ft: Vec<u32> = OutType::ALL.iter().map(|t| t.file_type()).collect();
-        assert_eq!(ft, [1, 0, 1, 32, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
+        assert_eq!(ft, [1, 0, 1, 32, 7, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
         let kq: Vec<bool> = OutType::ALL.iter().map(|t| t.is_kquant_preset()).collect();
         assert_eq!(
             kq,
             [
                 false, false, false, false, false, true, true, true, true, true, true, true, true,
-                true
+                true, true
             ]
         );
         assert_eq!(OutType::Q3_K_L.base_type(), Some(G::Q3_K));

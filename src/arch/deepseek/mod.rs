@@ -4,6 +4,7 @@
 //! family composes these.
 
 pub mod config;
+pub mod kimi;
 pub mod metadata;
 pub mod tensors;
 
