@@ -240,7 +240,7 @@ fn synth(a: SynthArgs) -> Result<()> {
         s.family = SynthFamily::DeepseekV2;
     }
     if let Some(f) = a.family {
-        s.family = f;
+        f.adjust(&mut s);
     }
     if a.no_q_lora {
         s.q_lora = None;
@@ -255,7 +255,9 @@ fn synth(a: SynthArgs) -> Result<()> {
     s.moe_ff = a.moe_ff.unwrap_or(s.moe_ff);
     s.vocab = a.vocab.unwrap_or(s.vocab);
     s.shards = a.shards.unwrap_or(s.shards);
-    s.mtp = !a.no_mtp;
+    if a.no_mtp {
+        s.mtp = false;
+    }
     s.sparse = a.sparse;
     s.force = a.force;
     s.seed = a.seed;
