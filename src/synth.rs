@@ -597,7 +597,8 @@ fn validate(s: &SynthSpec) -> Result<()> {
             crate::synth_kimi::n_tokens() - 256
         ));
     }
-    if s.dtype == SynthDtype::Int4 && (!s.hidden.is_multiple_of(32) || !s.moe_ff.is_multiple_of(32)) {
+    if s.dtype == SynthDtype::Int4 && (!s.hidden.is_multiple_of(32) || !s.moe_ff.is_multiple_of(32))
+    {
         return bad("int4 experts need hidden and moe-ff to be multiples of 32 (the group size)");
     }
     Ok(())
@@ -636,14 +637,13 @@ pub fn config_json(s: &SynthSpec) -> Json {
         o.insert("num_nextn_predict_layers".into(), json!(1));
     }
     if s.family != SynthFamily::DeepseekV2 {
-        let groups = if s.family == SynthFamily::DeepseekV3
-            && s.experts.is_multiple_of(4)
-            && s.experts >= 8
-        {
-            4
-        } else {
-            1
-        };
+        let groups =
+            if s.family == SynthFamily::DeepseekV3 && s.experts.is_multiple_of(4) && s.experts >= 8
+            {
+                4
+            } else {
+                1
+            };
         o.insert("n_group".into(), json!(groups));
         o.insert("topk_group".into(), json!(if groups > 1 { 2 } else { 1 }));
         o.insert("norm_topk_prob".into(), json!(true));

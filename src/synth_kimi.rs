@@ -43,7 +43,10 @@ pub const SPECIALS: [(usize, &str); 12] = [
 /// tiktoken files rank them.
 pub fn byte_order() -> Vec<u8> {
     let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || b >= 174;
-    let mut v: Vec<u8> = (0..=255u32).filter(|&b| printable(b)).map(|b| b as u8).collect();
+    let mut v: Vec<u8> = (0..=255u32)
+        .filter(|&b| printable(b))
+        .map(|b| b as u8)
+        .collect();
     v.extend((0..=255u32).filter(|&b| !printable(b)).map(|b| b as u8));
     v
 }

@@ -65,13 +65,22 @@ fn kimi_tiktoken_vocabulary_and_keys() {
     convert(dir.path(), &out, "bf16", &[]);
     let f = read(&out);
     let n_base = ds2gguf::synth_kimi::ranks().len();
-    assert_eq!(kv(&f, "tokenizer.ggml.model"), &Value::String("gpt2".into()));
-    assert_eq!(kv(&f, "tokenizer.ggml.pre"), &Value::String("kimi-k2".into()));
+    assert_eq!(
+        kv(&f, "tokenizer.ggml.model"),
+        &Value::String("gpt2".into())
+    );
+    assert_eq!(
+        kv(&f, "tokenizer.ggml.pre"),
+        &Value::String("kimi-k2".into())
+    );
     let toks = strings(&f, "tokenizer.ggml.tokens");
     assert_eq!(toks.len(), 1024);
     assert_eq!(toks[0], "!"); // GPT-2 byte order: printable bytes first
     assert_eq!(toks[n_base], "[BOS]");
-    assert_eq!(toks[n_base + 5], format!("<|reserved_token_{}|>", n_base + 5));
+    assert_eq!(
+        toks[n_base + 5],
+        format!("<|reserved_token_{}|>", n_base + 5)
+    );
     assert_eq!(toks[n_base + 255], "[PAD]");
     assert_eq!(toks[n_base + 256], format!("[PAD{}]", n_base + 256));
     let types = match kv(&f, "tokenizer.ggml.token_type") {
@@ -82,14 +91,26 @@ fn kimi_tiktoken_vocabulary_and_keys() {
     assert_eq!(types[n_base], 3);
     assert_eq!(types[n_base + 5], 3);
     assert_eq!(types[1023], 5);
-    assert_eq!(kv(&f, "tokenizer.ggml.bos_token_id"), &Value::U32(n_base as u32));
-    assert_eq!(kv(&f, "tokenizer.ggml.eos_token_id"), &Value::U32(n_base as u32 + 1));
+    assert_eq!(
+        kv(&f, "tokenizer.ggml.bos_token_id"),
+        &Value::U32(n_base as u32)
+    );
+    assert_eq!(
+        kv(&f, "tokenizer.ggml.eos_token_id"),
+        &Value::U32(n_base as u32 + 1)
+    );
     assert!(f.get("tokenizer.ggml.add_bos_token").is_none());
     assert!(f.get("tokenizer.chat_template").is_some());
     // every learned token of two or more bytes gives one merge here
     assert_eq!(strings(&f, "tokenizer.ggml.merges").len(), n_base - 256);
-    assert_eq!(kv(&f, "deepseek2.rope.scaling.yarn_beta_fast"), &Value::F32(1.0));
-    assert_eq!(kv(&f, "deepseek2.rope.scaling.yarn_beta_slow"), &Value::F32(1.0));
+    assert_eq!(
+        kv(&f, "deepseek2.rope.scaling.yarn_beta_fast"),
+        &Value::F32(1.0)
+    );
+    assert_eq!(
+        kv(&f, "deepseek2.rope.scaling.yarn_beta_slow"),
+        &Value::F32(1.0)
+    );
     assert_eq!(kv(&f, "deepseek2.expert_weights_scale"), &Value::F32(2.827));
 }
 
@@ -104,10 +125,16 @@ fn plan_warns_about_yarn_beta_and_lists_repacks() {
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}");
-    assert!(text.contains("llama.cpp's deepseek2 loader ignores them and runs 32/1"), "{text}");
+    assert!(
+        text.contains("llama.cpp's deepseek2 loader ignores them and runs 32/1"),
+        "{text}"
+    );
     assert!(text.contains("repacked    6 tensor(s)"), "{text}");
     assert!(text.contains("blk.1.ffn_down_exps.weight"), "{text}");
-    assert!(text.contains("INT4 group scales are exact in f16"), "{text}");
+    assert!(
+        text.contains("INT4 group scales are exact in f16"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -125,11 +152,16 @@ fn int4_experts_decode_exactly_and_go_last() {
     assert_eq!(ne, vec![256, 128, 8]);
     let per = (ne[0] * ne[1]) as usize;
     for e in 0..8 {
-        let (shape, want, _) =
-            int4_dequant(dir.path(), &format!("model.layers.2.mlp.experts.{e}.gate_proj.weight"));
+        let (shape, want, _) = int4_dequant(
+            dir.path(),
+            &format!("model.layers.2.mlp.experts.{e}.gate_proj.weight"),
+        );
         assert_eq!(shape, vec![128, 256]);
         let g = &got[e * per..(e + 1) * per];
-        assert!(g.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "expert {e}");
+        assert!(
+            g.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "expert {e}"
+        );
     }
     // bf16: the f32 value rounded once
     let (_t2, out2) = out_path("k16.gguf");
@@ -176,7 +208,10 @@ fn int4_to_q4_0_is_a_lossless_repack() {
         let blk = &bytes[e * per / 32 * 18..e * per / 32 * 18 + 18];
         let (_, sc) = raw(dir.path(), &format!("{base}_scale"));
         let s = float::bf16_bits_to_f32(u16::from_le_bytes([sc[0], sc[1]]));
-        assert_eq!(u16::from_le_bytes([blk[0], blk[1]]), float::f32_to_f16_bits(s));
+        assert_eq!(
+            u16::from_le_bytes([blk[0], blk[1]]),
+            float::f32_to_f16_bits(s)
+        );
         for j in 0..16 {
             assert_eq!(blk[2 + j], codes[j] | (codes[j + 16] << 4));
         }
@@ -222,7 +257,10 @@ fn moonlight_converts_without_q_lora() {
     assert!(f.get("deepseek2.attention.q_lora_rank").is_none());
     assert!(f.get("deepseek2.rope.scaling.type").is_none());
     assert!(f.tensors.iter().any(|t| t.name == "blk.5.attn_q.weight"));
-    assert_eq!(kv(&f, "tokenizer.ggml.pre"), &Value::String("kimi-k2".into()));
+    assert_eq!(
+        kv(&f, "tokenizer.ggml.pre"),
+        &Value::String("kimi-k2".into())
+    );
     assert!(String::from_utf8_lossy(&o.stderr).is_empty());
 }
 
@@ -276,5 +314,8 @@ fn unsupported_int4_configs_and_missing_tokenizers_are_clear_errors() {
     });
     std::fs::remove_file(dir.path().join("tiktoken.model")).unwrap();
     let e = plan_err(dir.path());
-    assert!(e.contains("tokenizer.json") && e.contains("tiktoken.model"), "{e}");
+    assert!(
+        e.contains("tokenizer.json") && e.contains("tiktoken.model"),
+        "{e}"
+    );
 }

@@ -29,11 +29,7 @@ pub fn packed_weight_name(name: &str) -> Option<String> {
 /// `X.weight_scale` (`[rows, cols / group]`, F32/BF16/F16) and `X.weight_shape` (two integers,
 /// read from the file: 16 bytes), and returns its source with the logical shape `[rows, cols]`.
 /// Zero points (asymmetric groups) are refused.
-pub fn packed_int(
-    ck: &Checkpoint,
-    idx: usize,
-    q: &PackedIntConfig,
-) -> Result<(Source, Vec<u64>)> {
+pub fn packed_int(ck: &Checkpoint, idx: usize, q: &PackedIntConfig) -> Result<(Source, Vec<u64>)> {
     let t = &ck.tensors[idx];
     let path = &ck.shards[t.shard].path;
     let base = t.name.trim_end_matches("_packed");

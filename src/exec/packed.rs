@@ -114,13 +114,16 @@ pub(super) fn read_rows(
 }
 
 /// True when every source of `t` is a symmetric 4-bit, 32-wide packed weight and `t` is
-/// written as Q4_0: its blocks are then the checkpoint's groups, repacked without rounding.
+/// written as Q4_0 by explicit request: its blocks are then the checkpoint's groups, repacked
+/// without rounding.
 pub fn repacks_to_q4_0(t: &PlannedTensor) -> bool {
     t.info.ty == GgmlType::Q4_0
+        && t.explicit_q4_0
         && matches!(t.recipe, Recipe::Rows(_) | Recipe::Stack(_))
-        && t.recipe.sources().iter().all(|s| {
-            matches!(layout(s), Some((_, 4, 32, cols)) if cols == t.info.ne[0])
-        })
+        && t.recipe
+            .sources()
+            .iter()
+            .all(|s| matches!(layout(s), Some((_, 4, 32, cols)) if cols == t.info.ne[0]))
 }
 
 /// Scales met while repacking that f16 cannot hold exactly.
@@ -227,10 +230,7 @@ pub(super) fn repack_rows(
         }
         r += n;
     }
-    tally
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .merge(&loss);
+    tally.lock().unwrap_or_else(|e| e.into_inner()).merge(&loss);
     Ok(true)
 }
 

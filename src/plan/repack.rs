@@ -21,11 +21,7 @@ pub struct RepackSummary {
 /// The repacked tensors of `plan`; their scales are read and measured when they total at most
 /// `limit` bytes.
 pub fn summary(plan: &Plan, limit: u64) -> Result<RepackSummary> {
-    let repacked: Vec<_> = plan
-        .tensors
-        .iter()
-        .filter(|t| repacks_to_q4_0(t))
-        .collect();
+    let repacked: Vec<_> = plan.tensors.iter().filter(|t| repacks_to_q4_0(t)).collect();
     let bytes: u64 = repacked
         .iter()
         .map(|t| scale_bytes(&plan.checkpoint, t))

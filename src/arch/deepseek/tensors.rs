@@ -487,8 +487,7 @@ pub fn map_tensors(
         .tensors
         .iter()
         .map(|t| {
-            source::packed_weight_name(&t.name)
-                .unwrap_or_else(|| canonical(&t.name).to_string())
+            source::packed_weight_name(&t.name).unwrap_or_else(|| canonical(&t.name).to_string())
         })
         .collect();
     let missing: Vec<Error> = table

@@ -106,10 +106,7 @@ pub fn parse_ranks(path: &Path, data: &[u8]) -> Result<Ranks> {
                 )
             })?;
         if token.is_empty() {
-            return Err(Error::bad_file(
-                path,
-                format!("line {lineno}: empty token"),
-            ));
+            return Err(Error::bad_file(path, format!("line {lineno}: empty token")));
         }
         ranks.insert(token, rank);
     }
@@ -387,3 +384,6 @@ pub(super) fn read_vocabulary(
     }
     Ok(vocab)
 }
+
+#[cfg(test)]
+mod tests;
