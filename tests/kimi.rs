@@ -300,12 +300,6 @@ fn unsupported_int4_configs_and_missing_tokenizers_are_clear_errors() {
     });
     assert!(plan_err(dir.path()).contains("num_bits 8"));
     write_config(dir.path(), |o| {
-        let mut qc = orig.clone();
-        qc["config_groups"]["group_0"]["weights"]["symmetric"] = false.into();
-        o.insert("quantization_config".into(), qc);
-    });
-    assert!(plan_err(dir.path()).contains("symmetric is false"));
-    write_config(dir.path(), |o| {
         o.remove("quantization_config");
     });
     assert!(plan_err(dir.path()).contains("does not declare quant_method 'compressed-tensors'"));
@@ -318,4 +312,65 @@ fn unsupported_int4_configs_and_missing_tokenizers_are_clear_errors() {
         e.contains("tokenizer.json") && e.contains("tiktoken.model"),
         "{e}"
     );
+}
+
+#[test]
+fn int4_zero_points_are_unpacked_along_the_rows() {
+    let mut spec = SynthSpec {
+        dtype: SynthDtype::Int4,
+        shards: 1,
+        ..SynthSpec::default()
+    };
+    SynthFamily::KimiK2.adjust(&mut spec);
+    let dir = synth(&spec);
+    let base = "model.layers.1.mlp.experts.0.down_proj.weight";
+    // [256, 128] weight: zero points [256 / 8, 128 / 32], 8 rows' 4-bit values per word
+    let zwords: Vec<u32> = (0..32 * 4u32)
+        .map(|i| i.wrapping_mul(0x9E37_79B9).rotate_left(7))
+        .collect();
+    let zp_name = format!("{base}_zero_point");
+    rewrite_shard(&dir.path().join("model.safetensors"), |t| {
+        if t.0 == format!("{base}_packed") {
+            let z: Vec<u8> = zwords.iter().flat_map(|w| w.to_le_bytes()).collect();
+            vec![t, (zp_name.clone(), "I32".into(), vec![32, 4], z)]
+        } else {
+            vec![t]
+        }
+    });
+    let (_t, out) = out_path("z.gguf");
+    convert(dir.path(), &out, "f32", &[]);
+    let (_, got) = tensor_f32(&read(&out), "blk.1.ffn_down_exps.weight");
+    let (_, sym, codes) = int4_dequant(dir.path(), base);
+    let (_, scales) = raw(dir.path(), &format!("{base}_scale"));
+    let mut differs = 0;
+    for r in 0..256usize {
+        for c in 0..128usize {
+            let z = (zwords[(r / 8) * 4 + c / 32] >> (4 * (r % 8))) & 15;
+            let si = (r * 4 + c / 32) * 2;
+            let s = float::bf16_bits_to_f32(u16::from_le_bytes([scales[si], scales[si + 1]]));
+            let want = (codes[r * 128 + c] as i32 - z as i32) as f32 * s;
+            assert_eq!(got[r * 128 + c].to_bits(), want.to_bits(), "({r}, {c})");
+            differs += (want != sym[r * 128 + c]) as usize;
+        }
+    }
+    assert!(differs > 1000, "{differs}");
+    // asymmetric groups are not Q4_0 blocks: that tensor is re-quantized, the others repacked
+    let o = bin()
+        .arg("plan")
+        .arg(dir.path())
+        .args(["--outtype", "q8_0", "--tensor-type", "ffn_.*_exps=q4_0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("repacked    5 tensor(s)"), "{text}");
+    assert!(!text.contains("  blk.1.ffn_down_exps.weight\n"), "{text}");
+    // a zero-point tensor of the wrong shape is refused, naming it
+    rewrite_shard(&dir.path().join("model.safetensors"), |mut t| {
+        if t.0 == zp_name {
+            t.2 = vec![4, 32];
+        }
+        vec![t]
+    });
+    let e = plan_err(dir.path());
+    assert!(e.contains(&zp_name) && e.contains("[32, 4]"), "{e}");
 }

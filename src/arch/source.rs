@@ -27,8 +27,8 @@ pub fn packed_weight_name(name: &str) -> Option<String> {
 
 /// Checks a compressed-tensors `X.weight_packed` tensor (I32 `[rows, words]`) against its
 /// `X.weight_scale` (`[rows, cols / group]`, F32/BF16/F16) and `X.weight_shape` (two integers,
-/// read from the file: 16 bytes), and returns its source with the logical shape `[rows, cols]`.
-/// Zero points (asymmetric groups) are refused.
+/// read from the file: 16 bytes) and its optional `X.weight_zero_point` (I32, packed along the
+/// rows), and returns its source with the logical shape `[rows, cols]`.
 pub fn packed_int(ck: &Checkpoint, idx: usize, q: &PackedIntConfig) -> Result<(Source, Vec<u64>)> {
     let t = &ck.tensors[idx];
     let path = &ck.shards[t.shard].path;
@@ -43,15 +43,6 @@ pub fn packed_int(ck: &Checkpoint, idx: usize, q: &PackedIntConfig) -> Result<(S
                 t.dtype.name(),
                 t.shape
             ),
-        );
-    }
-    if let Some(z) = ck.get(&format!("{base}_zero_point")) {
-        return bad(
-            &ck.shards[z.shard].path,
-            &z.name,
-            "zero points (asymmetric INT4 groups) are not supported; ds2gguf decodes symmetric \
-             groups (offset 2^(bits-1)) only"
-                .into(),
         );
     }
     let shape_name = format!("{base}_shape");
@@ -95,6 +86,22 @@ pub fn packed_int(ck: &Checkpoint, idx: usize, q: &PackedIntConfig) -> Result<(S
     let Some(sc) = ck.index_of(&scale_name) else {
         return bad(path, &t.name, format!("has no '{scale_name}' tensor"));
     };
+    let zero = ck.index_of(&format!("{base}_zero_point"));
+    if let Some(zi) = zero {
+        let z = &ck.tensors[zi];
+        let want = vec![rows.div_ceil(per_word), cols / q.group];
+        if z.dtype.name() != "I32" || z.shape != want {
+            return bad(
+                &ck.shards[z.shard].path,
+                &z.name,
+                format!(
+                    "expected I32 zero points packed along the rows, shape {want:?}; found {} {:?}",
+                    z.dtype.name(),
+                    z.shape
+                ),
+            );
+        }
+    }
     let s = &ck.tensors[sc];
     let want = vec![rows, cols / q.group];
     if s.shape != want || !matches!(s.dtype, Dtype::F32 | Dtype::BF16 | Dtype::F16) {
@@ -113,6 +120,7 @@ pub fn packed_int(ck: &Checkpoint, idx: usize, q: &PackedIntConfig) -> Result<(S
             tensor: idx,
             decoder: Decoder::PackedInt {
                 scale: sc,
+                zero,
                 bits: q.bits,
                 group: q.group,
                 cols,

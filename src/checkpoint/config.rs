@@ -256,7 +256,7 @@ fn parse_quantization(path: &Path, q: Option<&Json>) -> Result<Quantization> {
 
 /// `quant_method: compressed-tensors`: what llama.cpp's converter accepts for `pack-quantized`
 /// (one config group, strategy `group`, type `int`), narrowed to what ds2gguf decodes
-/// (4 bits, symmetric).
+/// (4 bits; zero points, when a tensor has them, are read from the checkpoint as the reference does).
 fn parse_compressed_tensors(path: &Path, q: &Map<String, Json>) -> Result<PackedIntConfig> {
     let unsupported = |what: String| {
         Err(Error::Unsupported(format!(
@@ -304,12 +304,6 @@ fn parse_compressed_tensors(path: &Path, q: &Map<String, Json>) -> Result<Packed
         Some(g) if g > 0 => g,
         _ => return unsupported("weights.group_size must be a positive integer".into()),
     };
-    if w.get("symmetric").and_then(Json::as_bool) == Some(false) {
-        return unsupported(
-            "weights.symmetric is false (zero points); ds2gguf decodes symmetric groups only"
-                .into(),
-        );
-    }
     Ok(PackedIntConfig { bits, group })
 }
 

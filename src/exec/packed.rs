@@ -21,6 +21,7 @@ fn layout(src: &Source) -> Option<(usize, u32, u64, u64)> {
             bits,
             group,
             cols,
+            ..
         } => Some((scale, bits, group, cols)),
         _ => None,
     }
@@ -92,8 +93,11 @@ pub(super) fn read_rows(
     let words = read_band(ck, src, row0, nrows, sc, drop_cache)? as usize;
     let (cols, group) = (cols as usize, group as usize);
     let per_word = (32 / bits) as usize;
-    let offset = 1i32 << (bits - 1);
     let scols = cols / group;
+    let zeros = match zero_of(src) {
+        Some(zi) => Some(read_zero_points(ck, zi, bits, row0, nrows)?),
+        None => None,
+    };
     for r in 0..nrows as usize {
         let wrow = &sc.bytes[r * words * 4..(r + 1) * words * 4];
         let srow = &sc.scales[r * scols..(r + 1) * scols];
@@ -106,11 +110,57 @@ pub(super) fn read_rows(
                 wrow[4 * j + 2],
                 wrow[4 * j + 3],
             ]);
+            let offset = match &zeros {
+                Some(z) => z[r * scols + c / group],
+                None => 1i32 << (bits - 1),
+            };
             let q = unpack(w, bits, (c % per_word) as u32) - offset;
             *o = q as f32 * srow[c / group];
         }
     }
     Ok(())
+}
+
+/// The zero-point tensor of a packed source, if it has one.
+fn zero_of(src: &Source) -> Option<usize> {
+    match src.decoder {
+        Decoder::PackedInt { zero, .. } => zero,
+        _ => None,
+    }
+}
+
+/// The zero points of rows `row0..row0+nrows` (one per row and group), unpacked from the
+/// row-packed I32 tensor `zi`.
+fn read_zero_points(
+    ck: &Checkpoint,
+    zi: usize,
+    bits: u32,
+    row0: u64,
+    nrows: u64,
+) -> Result<Vec<i32>> {
+    let z = &ck.tensors[zi];
+    let per_word = (32 / bits) as u64;
+    let g = z.shape[1];
+    let (p0, p1) = (row0 / per_word, (row0 + nrows).div_ceil(per_word));
+    let mut bytes = Vec::new();
+    super::grow(
+        &mut bytes,
+        ((p1 - p0) * g * 4) as usize,
+        0,
+        "INT4 zero points",
+    )?;
+    ck.shard_of(z)
+        .read_tensor_at(Some(&z.name), &mut bytes, z.start + p0 * g * 4)?;
+    let mut out = Vec::with_capacity((nrows * g) as usize);
+    for r in row0..row0 + nrows {
+        let p = (r / per_word - p0) as usize;
+        for c in 0..g as usize {
+            let i = (p * g as usize + c) * 4;
+            let w = i32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+            out.push(unpack(w, bits, (r % per_word) as u32));
+        }
+    }
+    Ok(out)
 }
 
 /// True when every source of `t` is a symmetric 4-bit, 32-wide packed weight and `t` is
@@ -120,10 +170,10 @@ pub fn repacks_to_q4_0(t: &PlannedTensor) -> bool {
     t.info.ty == GgmlType::Q4_0
         && t.explicit_q4_0
         && matches!(t.recipe, Recipe::Rows(_) | Recipe::Stack(_))
-        && t.recipe
-            .sources()
-            .iter()
-            .all(|s| matches!(layout(s), Some((_, 4, 32, cols)) if cols == t.info.ne[0]))
+        && t.recipe.sources().iter().all(|s| {
+            zero_of(s).is_none()
+                && matches!(layout(s), Some((_, 4, 32, cols)) if cols == t.info.ne[0])
+        })
 }
 
 /// Scales met while repacking that f16 cannot hold exactly.
