@@ -21,6 +21,7 @@ pub mod plan;
 pub mod quant;
 pub mod signals;
 pub mod synth;
+pub mod synth_kimi;
 pub mod util;
 
 pub use error::{Error, Result};

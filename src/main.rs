@@ -243,7 +243,7 @@ fn synth(a: SynthArgs) -> Result<()> {
         s.family = SynthFamily::DeepseekV2;
     }
     if let Some(f) = a.family {
-        s.family = f;
+        f.adjust(&mut s);
     }
     if a.no_q_lora {
         s.q_lora = None;
@@ -258,7 +258,9 @@ fn synth(a: SynthArgs) -> Result<()> {
     s.moe_ff = a.moe_ff.unwrap_or(s.moe_ff);
     s.vocab = a.vocab.unwrap_or(s.vocab);
     s.shards = a.shards.unwrap_or(s.shards);
-    s.mtp = !a.no_mtp;
+    if a.no_mtp {
+        s.mtp = false;
+    }
     s.sparse = a.sparse;
     s.force = a.force;
     s.seed = a.seed;
@@ -374,6 +376,10 @@ fn convert(args: &PlanArgs, output: &Path, threads: Option<u16>, quiet: bool) ->
     if !quiet {
         for n in &notes {
             note(&format!("note: {n}"));
+        }
+        let loss = *plan.scale_loss.lock().unwrap_or_else(|e| e.into_inner());
+        if loss.scales > 0 {
+            note(&format!("note: {}", plan::repack::describe_loss(&loss)));
         }
         let secs = t0.elapsed().as_secs_f64();
         note(&format!(

@@ -25,6 +25,9 @@ pub enum SynthDtype {
     F32,
     /// Linear weights in F8_E4M3 with F32 `weight_scale_inv` blocks, the rest BF16, as V3/R1.
     Fp8,
+    /// Routed experts as compressed-tensors `pack-quantized` INT4 (group 32, BF16 scales), the
+    /// rest BF16, as Kimi-K2-Thinking.
+    Int4,
 }
 
 /// The model family a synthetic checkpoint imitates.
@@ -36,14 +39,22 @@ pub enum SynthFamily {
     DeepseekV3,
     /// `DeepseekV32ForCausalLM`: V3 plus the DSA indexer in every layer (MTP layer included).
     DeepseekV32,
+    /// Kimi-K2: `DeepseekV3ForCausalLM` with `model_type: kimi_k2`, YaRN β 1/1, one expert
+    /// group, no MTP layer, and a tiktoken tokenizer (`tiktoken.model` + tokenizer_config.json).
+    KimiK2,
+    /// Moonlight-16B-A3B: DeepSeek-V3 routing, no `q_lora_rank`, 27 layers, no rope scaling,
+    /// Kimi's tiktoken tokenizer.
+    Moonlight,
 }
 
 impl SynthFamily {
     /// Every family.
-    pub const ALL: [SynthFamily; 3] = [
+    pub const ALL: [SynthFamily; 5] = [
         SynthFamily::DeepseekV2,
         SynthFamily::DeepseekV3,
         SynthFamily::DeepseekV32,
+        SynthFamily::KimiK2,
+        SynthFamily::Moonlight,
     ];
 
     /// The name used on the command line.
@@ -52,6 +63,8 @@ impl SynthFamily {
             SynthFamily::DeepseekV2 => "v2",
             SynthFamily::DeepseekV3 => "v3",
             SynthFamily::DeepseekV32 => "deepseek-v32",
+            SynthFamily::KimiK2 => "kimi-k2",
+            SynthFamily::Moonlight => "moonlight",
         }
     }
 
@@ -60,6 +73,27 @@ impl SynthFamily {
         match self {
             SynthFamily::DeepseekV32 => &["v32"],
             _ => &[],
+        }
+    }
+
+    /// True for the families with Kimi's tiktoken tokenizer.
+    pub fn is_tiktoken(self) -> bool {
+        matches!(self, SynthFamily::KimiK2 | SynthFamily::Moonlight)
+    }
+
+    /// Sets what the family fixes in `spec`: no MTP layer for Kimi and Moonlight, and
+    /// Moonlight's plain `q_proj` with 27 layers (the only depth llama.cpp loads without
+    /// `q_lora_rank`). Call it before applying explicit sizes.
+    pub fn adjust(self, spec: &mut SynthSpec) {
+        spec.family = self;
+        match self {
+            SynthFamily::KimiK2 => spec.mtp = false,
+            SynthFamily::Moonlight => {
+                spec.mtp = false;
+                spec.q_lora = None;
+                spec.layers = 27;
+            }
+            _ => {}
         }
     }
 }
@@ -256,11 +290,12 @@ impl SynthPreset {
 
 impl SynthDtype {
     /// Every storage type.
-    pub const ALL: [SynthDtype; 4] = [
+    pub const ALL: [SynthDtype; 5] = [
         SynthDtype::Bf16,
         SynthDtype::F16,
         SynthDtype::F32,
         SynthDtype::Fp8,
+        SynthDtype::Int4,
     ];
 
     /// The name used on the command line.
@@ -270,6 +305,7 @@ impl SynthDtype {
             SynthDtype::F16 => "f16",
             SynthDtype::F32 => "f32",
             SynthDtype::Fp8 => "fp8",
+            SynthDtype::Int4 => "int4",
         }
     }
 }
@@ -292,6 +328,12 @@ enum Fill {
     Fp8,
     /// Positive FP8 block scales.
     Scale,
+    /// Random 32-bit words (packed INT4 values).
+    Words,
+    /// Positive INT4 group scales (exact in f16).
+    GroupScale,
+    /// A weight shape `[rows, cols]` as I64.
+    Shape([u64; 2]),
 }
 
 /// The tensors to store: the architecture's table for the config we write, FP8 linear weights
@@ -300,7 +342,7 @@ fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
     let raw = RawConfig::from_json(Path::new("config.json"), config_json(s))?;
     let model = arch::model_from_config(raw)?;
     let float_dtype = match s.dtype {
-        SynthDtype::Bf16 | SynthDtype::Fp8 => "BF16",
+        SynthDtype::Bf16 | SynthDtype::Fp8 | SynthDtype::Int4 => "BF16",
         SynthDtype::F16 => "F16",
         SynthDtype::F32 => "F32",
     };
@@ -340,6 +382,29 @@ fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
                     fill: Fill::Fp8,
                 });
             }
+            TensorKind::Linear
+                if s.dtype == SynthDtype::Int4 && t.name.contains(".mlp.experts.") =>
+            {
+                let (rows, cols) = (t.shape[0], t.shape[1]);
+                out.push(Stored {
+                    name: format!("{}_packed", t.name),
+                    dtype: "I32",
+                    shape: vec![rows, cols.div_ceil(8)],
+                    fill: Fill::Words,
+                });
+                out.push(Stored {
+                    name: format!("{}_scale", t.name),
+                    dtype: "BF16",
+                    shape: vec![rows, cols / 32],
+                    fill: Fill::GroupScale,
+                });
+                out.push(Stored {
+                    name: format!("{}_shape", t.name),
+                    dtype: "I64",
+                    shape: vec![2],
+                    fill: Fill::Shape([rows, cols]),
+                });
+            }
             TensorKind::Linear => out.push(Stored {
                 name: t.name,
                 dtype: float_dtype,
@@ -353,7 +418,8 @@ fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
 
 fn dtype_size(d: &str) -> u64 {
     match d {
-        "F32" => 4,
+        "F32" | "I32" => 4,
+        "I64" => 8,
         "BF16" | "F16" => 2,
         _ => 1,
     }
@@ -399,6 +465,15 @@ fn write_tensor(w: &mut impl Write, t: &Stored, seed: u64) -> std::io::Result<()
                 Fill::One => 1.0 + 0.2 * rng.unit(),
                 Fill::Small(a) => a * rng.unit(),
                 Fill::Scale => 2e-4 * (1.0 + 0.5 * rng.unit()),
+                Fill::GroupScale => 2e-3 * (1.0 + 0.5 * rng.unit()),
+                Fill::Words => {
+                    buf.extend_from_slice(&(rng.next() as u32).to_le_bytes());
+                    continue;
+                }
+                Fill::Shape(v) => {
+                    buf.extend_from_slice(&v[(n - left) as usize + buf.len() / 8].to_le_bytes());
+                    continue;
+                }
                 Fill::Fp8 => {
                     let mut b = (rng.next() >> 56) as u8;
                     if b & 0x7f == 0x7f {
@@ -488,10 +563,15 @@ pub fn write_checkpoint(dir: &Path, s: &SynthSpec) -> Result<SynthSummary> {
         write_json(&dir.join("model.safetensors.index.json"), &idx)?;
     }
     write_json(&dir.join("config.json"), &config_json(s))?;
-    write_tokenizer(dir)?;
+    let (bos, eos) = if s.family.is_tiktoken() {
+        crate::synth_kimi::write_tokenizer(dir)?
+    } else {
+        write_tokenizer(dir)?;
+        (0, 1)
+    };
     write_json(
         &dir.join("generation_config.json"),
-        &json!({"_from_model_config": true, "bos_token_id": 0, "eos_token_id": 1, "do_sample": true, "temperature": 0.6, "top_p": 0.95}),
+        &json!({"_from_model_config": true, "bos_token_id": bos, "eos_token_id": eos, "do_sample": true, "temperature": 0.6, "top_p": 0.95}),
     )?;
     Ok(SynthSummary {
         tensors: stored.len(),
@@ -522,6 +602,17 @@ fn validate(s: &SynthSpec) -> Result<()> {
     if s.vocab < 300 {
         return bad("vocab must be at least 300 (the synthetic tokenizer has about 290 tokens)");
     }
+    if s.family.is_tiktoken() && s.vocab < crate::synth_kimi::n_tokens() {
+        return bad(&format!(
+            "vocab must be at least {} for the Kimi tokenizer ({} ranks + 256 special ids)",
+            crate::synth_kimi::n_tokens(),
+            crate::synth_kimi::n_tokens() - 256
+        ));
+    }
+    if s.dtype == SynthDtype::Int4 && (!s.hidden.is_multiple_of(32) || !s.moe_ff.is_multiple_of(32))
+    {
+        return bad("int4 experts need hidden and moe-ff to be multiples of 32 (the group size)");
+    }
     Ok(())
 }
 
@@ -530,13 +621,16 @@ pub fn config_json(s: &SynthSpec) -> Json {
     let mut c = json!({
         "architectures": [match s.family {
             SynthFamily::DeepseekV2 => "DeepseekV2ForCausalLM",
-            SynthFamily::DeepseekV3 => "DeepseekV3ForCausalLM",
+            SynthFamily::DeepseekV3 | SynthFamily::KimiK2 | SynthFamily::Moonlight => {
+                "DeepseekV3ForCausalLM"
+            }
             SynthFamily::DeepseekV32 => "DeepseekV32ForCausalLM",
         }],
         "model_type": match s.family {
             SynthFamily::DeepseekV2 => "deepseek_v2",
-            SynthFamily::DeepseekV3 => "deepseek_v3",
+            SynthFamily::DeepseekV3 | SynthFamily::Moonlight => "deepseek_v3",
             SynthFamily::DeepseekV32 => "deepseek_v32",
+            SynthFamily::KimiK2 => "kimi_k2",
         },
         "attention_bias": false, "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu",
         "hidden_size": s.hidden, "intermediate_size": s.ff, "kv_lora_rank": s.kv_lora,
@@ -565,7 +659,10 @@ pub fn config_json(s: &SynthSpec) -> Json {
         o.insert("index_topk".into(), json!(2048));
     }
     if s.family != SynthFamily::DeepseekV2 {
-        let groups = if s.experts.is_multiple_of(4) && s.experts >= 8 {
+        let groups = if matches!(s.family, SynthFamily::DeepseekV3 | SynthFamily::DeepseekV32)
+            && s.experts.is_multiple_of(4)
+            && s.experts >= 8
+        {
             4
         } else {
             1
@@ -583,6 +680,21 @@ pub fn config_json(s: &SynthSpec) -> Json {
         o.insert("routed_scaling_factor".into(), json!(1.0));
         o.insert("scoring_func".into(), json!("softmax"));
         o.insert("topk_method".into(), json!("greedy"));
+    }
+    if s.family.is_tiktoken() {
+        crate::synth_kimi::adjust_config(s, o);
+    }
+    if s.dtype == SynthDtype::Int4 {
+        o.insert(
+            "quantization_config".into(),
+            json!({"config_groups": {"group_0": {"input_activations": null, "output_activations": null,
+                "targets": ["Linear"], "weights": {"actorder": null, "block_structure": null, "dynamic": false,
+                "group_size": 32, "num_bits": 4, "observer": "minmax", "observer_kwargs": {},
+                "strategy": "group", "symmetric": true, "type": "int"}}},
+                "format": "pack-quantized",
+                "ignore": ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"],
+                "kv_cache_scheme": null, "quant_method": "compressed-tensors", "quantization_status": "compressed"}),
+        );
     }
     if s.dtype == SynthDtype::Fp8 {
         o.insert(

@@ -491,12 +491,12 @@ fn sigint_sigterm_and_sighup_leave_nothing_and_exit_128_plus_signal() {
 }
 
 #[test]
-fn kimi_tiktoken_is_refused_clearly() {
+fn malformed_tiktoken_model_is_refused_clearly() {
     let d = tiny();
     std::fs::remove_file(d.path().join("tokenizer.json")).unwrap();
-    std::fs::write(d.path().join("tiktoken.model"), "IQ== 0\n").unwrap();
+    std::fs::write(d.path().join("tiktoken.model"), "IQ== 0\nnot-base64! 1\n").unwrap();
     let e = fails(d.path(), &[]);
-    assert!(e.contains("tiktoken"), "{e}");
+    assert!(e.contains("tiktoken.model") && e.contains("line 2"), "{e}");
 }
 
 #[test]

@@ -93,6 +93,7 @@ impl Model for Deepseek2 {
 
     fn warnings(&self, opts: &ArchOptions) -> Vec<String> {
         let mut w = deepseek::rope_warnings(&self.cfg);
+        w.extend(deepseek::kimi::warnings(&self.cfg));
         if self.cfg.n_nextn > 0 && opts.mtp == Mtp::Default {
             w.push(format!(
                 "{} multi-token-prediction layer(s) are left out, as llama.cpp's converter does",

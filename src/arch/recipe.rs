@@ -20,6 +20,24 @@ pub enum Decoder {
         /// Columns covered by one scale.
         cols: u64,
     },
+    /// compressed-tensors `pack-quantized` integers (the tensor is `X.weight_packed`, I32):
+    /// value `k` of word `j` of row `r` is input `j·(32/bits) + k`, stored as
+    /// `(w >> bits·k) & (2^bits − 1)`; element `(r, c)` is `(q − z) · f32(scale[r][c / group])`
+    /// with `z = 2^(bits−1)`, or with a zero-point tensor `z = (zp[r / (32/bits)][c / group] >>
+    /// bits·(r mod 32/bits)) & (2^bits − 1)` (zero points are packed along the rows). Rows are
+    /// `cols` long (the checkpoint's `X.weight_shape[1]`).
+    PackedInt {
+        /// Index of the `X.weight_scale` tensor.
+        scale: usize,
+        /// Index of the `X.weight_zero_point` tensor (I32), for asymmetric groups.
+        zero: Option<usize>,
+        /// Bits per value.
+        bits: u32,
+        /// Inputs per scale.
+        group: u64,
+        /// Inputs per row (`weight_shape[1]`; the packed words may hold a few more).
+        cols: u64,
+    },
 }
 
 /// One checkpoint tensor used as input, with the decoder for its elements.

@@ -23,6 +23,19 @@ pub enum Quantization {
     None,
     /// Block-scaled FP8 e4m3 weights.
     Fp8(Fp8Config),
+    /// compressed-tensors `pack-quantized` integer weights (Kimi-K2-Thinking's INT4 experts).
+    PackedInt(PackedIntConfig),
+}
+
+/// The one weight group of a compressed-tensors `pack-quantized` checkpoint: every
+/// `X.weight_packed` (I32 words, low bits first along the input dimension) with its
+/// `X.weight_scale` per group of `group` inputs and its `X.weight_shape`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedIntConfig {
+    /// Bits per value (`num_bits`; only 4 is accepted).
+    pub bits: u32,
+    /// Inputs per scale (`group_size`).
+    pub group: u64,
 }
 
 /// A parsed `config.json`.
@@ -201,9 +214,12 @@ fn parse_quantization(path: &Path, q: Option<&Json>) -> Result<Quantization> {
         }
     };
     let method = q.get("quant_method").and_then(Json::as_str).unwrap_or("");
+    if method == "compressed-tensors" {
+        return parse_compressed_tensors(path, q).map(Quantization::PackedInt);
+    }
     if method != "fp8" {
         return Err(Error::Unsupported(format!(
-            "{}: quantization_config.quant_method '{method}'; ds2gguf reads unquantized and block-FP8 ('fp8') checkpoints",
+            "{}: quantization_config.quant_method '{method}'; ds2gguf reads unquantized, block-FP8 ('fp8') and INT4 'compressed-tensors' (pack-quantized) checkpoints",
             path.display()
         )));
     }
@@ -236,6 +252,59 @@ fn parse_quantization(path: &Path, q: Option<&Json>) -> Result<Quantization> {
         .and_then(Json::as_str)
         .map(str::to_string);
     Ok(Quantization::Fp8(Fp8Config { block, scale_fmt }))
+}
+
+/// `quant_method: compressed-tensors`: what llama.cpp's converter accepts for `pack-quantized`
+/// (one config group, strategy `group`, type `int`), narrowed to what ds2gguf decodes
+/// (4 bits; zero points, when a tensor has them, are read from the checkpoint as the reference does).
+fn parse_compressed_tensors(path: &Path, q: &Map<String, Json>) -> Result<PackedIntConfig> {
+    let unsupported = |what: String| {
+        Err(Error::Unsupported(format!(
+            "{}: quantization_config (compressed-tensors): {what}",
+            path.display()
+        )))
+    };
+    let format = q.get("format").and_then(Json::as_str).unwrap_or("");
+    if format != "pack-quantized" {
+        return unsupported(format!(
+            "format {format:?}; ds2gguf reads only 'pack-quantized' (INT4 groups)"
+        ));
+    }
+    let groups = match q.get("config_groups") {
+        Some(Json::Object(g)) => g,
+        _ => return unsupported("config_groups must be an object".into()),
+    };
+    if groups.len() != 1 {
+        return unsupported(format!(
+            "{} config groups; ds2gguf (like llama.cpp's converter) handles exactly one",
+            groups.len()
+        ));
+    }
+    let Some(Json::Object(w)) = groups.values().next().and_then(|g| g.get("weights")) else {
+        return unsupported("the config group has no 'weights' object".into());
+    };
+    let strategy = w.get("strategy").and_then(Json::as_str).unwrap_or("");
+    if strategy != "group" {
+        return unsupported(format!("weights.strategy {strategy:?}; expected \"group\""));
+    }
+    let ty = w.get("type").and_then(Json::as_str).unwrap_or("int");
+    if ty != "int" {
+        return unsupported(format!("weights.type {ty:?}; expected \"int\""));
+    }
+    let bits = match w.get("num_bits").and_then(Json::as_u64) {
+        Some(4) => 4,
+        Some(b) => {
+            return unsupported(format!(
+                "weights.num_bits {b}; ds2gguf decodes 4-bit groups only"
+            ));
+        }
+        None => return unsupported("weights.num_bits must be an integer".into()),
+    };
+    let group = match w.get("group_size").and_then(Json::as_u64) {
+        Some(g) if g > 0 => g,
+        _ => return unsupported("weights.group_size must be a positive integer".into()),
+    };
+    Ok(PackedIntConfig { bits, group })
 }
 
 #[cfg(test)]

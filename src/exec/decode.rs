@@ -17,6 +17,9 @@ pub(super) fn read_rows(
     sc: &mut Scratch,
     drop_cache: bool,
 ) -> Result<()> {
+    if let Decoder::PackedInt { .. } = src.decoder {
+        return super::packed::read_rows(ck, src, row0, nrows, out, sc, drop_cache);
+    }
     let t = &ck.tensors[src.tensor];
     let shard = ck.shard_of(t);
     let cols = super::ops::row_len(ck, src) as u64;
@@ -98,7 +101,7 @@ pub(super) fn read_rows(
 }
 
 /// Decodes little-endian F32, BF16, F16 or E8M0 values; false for any other dtype.
-fn decode_floats(dtype: &Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
+pub(super) fn decode_floats(dtype: &Dtype, bytes: &[u8], out: &mut [f32]) -> bool {
     match dtype {
         Dtype::F32 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {

@@ -9,6 +9,7 @@
 
 mod decode;
 mod ops;
+pub mod packed;
 
 use crate::gguf::{DEFAULT_ALIGNMENT, pad_to};
 use crate::plan::{Plan, PlannedTensor};
@@ -276,6 +277,18 @@ fn produce(
     drop_cache: bool,
 ) -> Result<()> {
     let t: &PlannedTensor = &plan.tensors[it.tensor];
+    if packed::repack_rows(
+        &plan.checkpoint,
+        t,
+        it.row0,
+        it.nrows,
+        out,
+        sc,
+        drop_cache,
+        &plan.scale_loss,
+    )? {
+        return Ok(());
+    }
     if ops::copy_raw_rows(&plan.checkpoint, t, it.row0, it.nrows, out, drop_cache)? {
         return Ok(());
     }

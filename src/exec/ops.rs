@@ -171,6 +171,9 @@ pub(super) fn fill_rows(
 
 /// Elements per row of a checkpoint tensor (its last dimension; a 1-D tensor is one row).
 pub(super) fn row_len(ck: &Checkpoint, src: &Source) -> usize {
+    if let Decoder::PackedInt { cols, .. } = src.decoder {
+        return cols as usize;
+    }
     let t = &ck.tensors[src.tensor];
     if t.shape.len() <= 1 {
         t.n_elements() as usize

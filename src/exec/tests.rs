@@ -56,6 +56,7 @@ fn planned(ne: Vec<u64>, recipe: Recipe, ty: GgmlType) -> PlannedTensor {
         },
         recipe,
         round_bf16: false,
+        explicit_q4_0: false,
         file: 0,
     }
 }

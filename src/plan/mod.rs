@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod preflight;
+pub mod repack;
 pub mod report;
 pub mod types;
 
@@ -73,6 +74,10 @@ pub struct PlannedTensor {
     /// Round values to bf16 before encoding: the reference writes a BF16 GGUF first and
     /// quantizes that (K-quant presets).
     pub round_bf16: bool,
+    /// Q4_0 was asked for explicitly (`--outtype q4_0`, or a `--tensor-type` override), so an
+    /// INT4 group-32 source is repacked into it losslessly instead of re-quantized (a preset's
+    /// shape fallback to Q4_0 keeps the reference's re-quantization).
+    pub explicit_q4_0: bool,
     /// Index of the output file (0 unless split).
     pub file: usize,
 }
@@ -123,6 +128,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// The importance matrix and what it gives each tensor (`--imatrix`).
     pub imatrix: Option<crate::imatrix::ImatrixPlan>,
+    /// Scales of INT4 groups repacked into Q4_0 that f16 does not hold exactly, tallied while
+    /// converting.
+    pub scale_loss: std::sync::Mutex<crate::exec::packed::ScaleLoss>,
 }
 
 impl Plan {
@@ -228,16 +236,26 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         .into_iter()
         .zip(types)
         .zip(round)
-        .map(|((m, ty), round_bf16)| PlannedTensor {
-            info: TensorInfo {
-                name: m.name,
-                ne: m.ne,
-                ty,
-                offset: 0,
-            },
-            recipe: m.recipe,
-            round_bf16,
-            file: 0,
+        .map(|((m, ty), round_bf16)| {
+            let explicit_q4_0 = ty == crate::gguf::GgmlType::Q4_0
+                && (outtype == OutType::Q4_0
+                    || opts
+                        .tensor_types
+                        .iter()
+                        .find(|o| o.pattern.is_match(&m.name))
+                        .is_some_and(|o| o.ty == crate::gguf::GgmlType::Q4_0));
+            PlannedTensor {
+                info: TensorInfo {
+                    name: m.name,
+                    ne: m.ne,
+                    ty,
+                    offset: 0,
+                },
+                explicit_q4_0,
+                recipe: m.recipe,
+                round_bf16,
+                file: 0,
+            }
         })
         .collect();
     for t in &tensors {
@@ -259,6 +277,7 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         files,
         warnings,
         imatrix,
+        scale_loss: Default::default(),
     })
 }
 

@@ -19,6 +19,8 @@ pub struct Report<'p> {
     pub problems: Vec<String>,
     /// What convert would warn about.
     pub warnings: Vec<String>,
+    /// The tensors repacked from INT4 groups into Q4_0.
+    pub repack: super::repack::RepackSummary,
 }
 
 impl<'p> Report<'p> {
@@ -37,11 +39,24 @@ impl<'p> Report<'p> {
                 "the chat template does not render a sample conversation: {e}"
             ));
         }
+        let repack = match super::repack::summary(plan, super::repack::SCAN_LIMIT) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(e.to_string());
+                Default::default()
+            }
+        };
+        if let Some(l) = &repack.loss
+            && l.inexact > 0
+        {
+            warnings.push(super::repack::describe_loss(l));
+        }
         Report {
             plan,
             paths,
             problems,
             warnings,
+            repack,
         }
     }
 
@@ -78,6 +93,12 @@ impl<'p> Report<'p> {
             "ok": self.ok(),
             "problems": self.problems,
             "warnings": self.warnings,
+            "repacked_q4_0": {
+                "tensors": self.repack.tensors,
+                "scales": self.repack.loss.map(|l| l.scales),
+                "scales_inexact_f16": self.repack.loss.map(|l| l.inexact),
+                "worst_relative_error": self.repack.loss.map(|l| l.worst_rel),
+            },
             "architecture": model.config().architecture,
             "gguf_architecture": model.arch(),
             "outtype": plan.outtype.name(),
@@ -201,6 +222,23 @@ impl<'p> Report<'p> {
         let _ = writeln!(o, "types");
         for (k, (n, b)) in &self.by_type() {
             let _ = writeln!(o, "  {k:<6} {n:>6} tensors {:>12}", human_bytes(*b));
+        }
+        if !self.repack.tensors.is_empty() {
+            let _ = writeln!(
+                o,
+                "repacked    {} tensor(s) written as Q4_0 straight from their INT4 groups (no rounding):",
+                self.repack.tensors.len()
+            );
+            for n in &self.repack.tensors {
+                let _ = writeln!(o, "  {n}");
+            }
+            let _ = match &self.repack.loss {
+                Some(l) => writeln!(o, "  {}", super::repack::describe_loss(l)),
+                None => writeln!(
+                    o,
+                    "  the f16 exactness of their scales is measured while converting"
+                ),
+            };
         }
         if list {
             let _ = writeln!(o, "tensors");

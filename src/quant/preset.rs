@@ -55,6 +55,8 @@ pub enum OutType {
     BF16,
     /// Mostly Q8_0.
     Q8_0,
+    /// llama-quantize `Q4_0` (INT4 group-32 checkpoint tensors are repacked into it losslessly).
+    Q4_0,
     /// llama-quantize `Q2_K`.
     Q2_K,
     /// llama-quantize `Q3_K_S`.
@@ -101,12 +103,13 @@ pub enum OutType {
 
 impl OutType {
     /// Every output type, in the order of this enum.
-    pub const ALL: [OutType; 26] = [
+    pub const ALL: [OutType; 27] = [
         OutType::Auto,
         OutType::F32,
         OutType::F16,
         OutType::BF16,
         OutType::Q8_0,
+        OutType::Q4_0,
         OutType::Q2_K,
         OutType::Q3_K_S,
         OutType::Q3_K_M,
@@ -156,6 +159,7 @@ impl OutType {
             OutType::F16 => "f16",
             OutType::BF16 => "bf16",
             OutType::Q8_0 => "q8_0",
+            OutType::Q4_0 => "q4_0",
             OutType::Q2_K => "q2_k",
             OutType::Q3_K_S => "q3_k_s",
             OutType::Q3_K_M => "q3_k_m",
@@ -181,12 +185,13 @@ impl OutType {
     }
 
     /// True for the presets llama.cpp only makes with `llama-quantize` (so [`assign_types`]
-    /// decides their tensor types): the K-quant presets Q2_K..Q6_K and the IQ presets.
+    /// decides their tensor types): Q4_0, the K-quant presets Q2_K..Q6_K and the IQ presets.
     pub fn is_kquant_preset(self) -> bool {
         self.is_iq_preset()
             || matches!(
                 self,
-                OutType::Q2_K
+                OutType::Q4_0
+                    | OutType::Q2_K
                     | OutType::Q3_K_S
                     | OutType::Q3_K_M
                     | OutType::Q3_K_L
@@ -225,6 +230,7 @@ impl OutType {
             OutType::F32 => 0,
             OutType::Auto | OutType::F16 => 1,
             OutType::Q8_0 => 7,
+            OutType::Q4_0 => 2,
             OutType::Q2_K => 10,
             OutType::Q3_K_S => 11,
             OutType::Q3_K_M => 12,
@@ -259,6 +265,7 @@ impl OutType {
             OutType::F16 => GgmlType::F16,
             OutType::BF16 => GgmlType::BF16,
             OutType::Q8_0 => GgmlType::Q8_0,
+            OutType::Q4_0 => GgmlType::Q4_0,
             OutType::Q2_K => GgmlType::Q2_K,
             OutType::Q3_K_S | OutType::Q3_K_M | OutType::Q3_K_L => GgmlType::Q3_K,
             OutType::Q4_K_S | OutType::Q4_K_M => GgmlType::Q4_K,
@@ -1135,14 +1142,14 @@ mod tests {
         assert_eq!(OutType::parse("Q4_K"), Some(OutType::Q4_K_M));
         assert_eq!(OutType::parse("q3_k"), Some(OutType::Q3_K_M));
         assert_eq!(OutType::parse("q5_K"), Some(OutType::Q5_K_M));
-        assert_eq!(OutType::parse("q4_0"), None);
+        assert_eq!(OutType::parse("q4_0"), Some(OutType::Q4_0));
         assert_eq!(OutType::parse("q2_k_s"), None);
         let ft: Vec<u32> = OutType::ALL.iter().map(|t| t.file_type()).collect();
         assert_eq!(
             ft,
             [
-                1, 0, 1, 32, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 24, 31, 19, 20, 28, 29, 23, 22,
-                26, 27, 25, 30
+                1, 0, 1, 32, 7, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 24, 31, 19, 20, 28, 29, 23,
+                22, 26, 27, 25, 30
             ]
         );
         let kq: Vec<bool> = OutType::ALL.iter().map(|t| t.is_kquant_preset()).collect();
@@ -1150,7 +1157,7 @@ mod tests {
             kq,
             [
                 false, false, false, false, false, true, true, true, true, true, true, true, true,
-                true, true, true, true, true, true, true, true, true, true, true, true, true
+                true, true, true, true, true, true, true, true, true, true, true, true, true, true
             ]
         );
         assert_eq!(OutType::Q3_K_L.base_type(), Some(G::Q3_K));

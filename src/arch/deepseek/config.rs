@@ -329,7 +329,15 @@ impl DeepseekConfig {
     pub fn fp8_block(&self) -> Option<[u64; 2]> {
         match &self.raw.quantization {
             Quantization::Fp8(f) => Some(f.block),
-            Quantization::None => None,
+            Quantization::None | Quantization::PackedInt(_) => None,
+        }
+    }
+
+    /// The INT4 group layout when the checkpoint declares compressed-tensors weights.
+    pub fn packed_int(&self) -> Option<&crate::checkpoint::config::PackedIntConfig> {
+        match &self.raw.quantization {
+            Quantization::PackedInt(p) => Some(p),
+            _ => None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! family composes these.
 
 pub mod config;
+pub mod kimi;
 pub mod metadata;
 pub mod tensors;
 
@@ -119,6 +120,10 @@ pub fn facts(cfg: &DeepseekConfig) -> Vec<Fact> {
         match &cfg.raw.quantization {
             Quantization::None => "unquantized".to_string(),
             Quantization::Fp8(q) => format!("FP8 e4m3, {}×{} block scales", q.block[0], q.block[1]),
+            Quantization::PackedInt(q) => format!(
+                "INT{} compressed-tensors pack-quantized, groups of {}",
+                q.bits, q.group
+            ),
         }
         .into(),
     ));

@@ -486,43 +486,56 @@ pub fn map_tensors(
         .filter(|s| converted(s))
         .map(|s| (s.tensor.name.as_str(), s))
         .collect();
-    let fp8_block = cfg.fp8_block();
     let n_expert = cfg.n_expert.unwrap_or(0);
     let mut out: Vec<MappedTensor> = Vec::new();
     let mut experts: HashMap<u64, Vec<[Option<usize>; 3]>> = HashMap::new();
     let mut expert_count: HashMap<u64, u64> = HashMap::new();
     let mut problems: Vec<Error> = Vec::new();
-    for (idx, t) in ck.tensors.iter().enumerate() {
+    // llama.cpp's converter replaces every `X.weight_packed` by a dequantized `X.weight` added
+    // after all other tensors (in discovery order): visit them last.
+    let is_packed = |i: &usize| source::packed_weight_name(&ck.tensors[*i].name).is_some();
+    let order: Vec<usize> = (0..ck.tensors.len())
+        .filter(|i| !is_packed(i))
+        .chain((0..ck.tensors.len()).filter(is_packed))
+        .collect();
+    for idx in order {
+        let t = &ck.tensors[idx];
         if source::is_aux_name(&t.name) || skipped_layer(cfg, layers, &t.name) {
             continue;
         }
         let path = &ck.shards[t.shard].path;
         let mut step = || -> Result<()> {
-            let Some(spec) = by_name.get(canonical(&t.name)) else {
-                return Err(Error::bad_tensor(path, &t.name, diagnose(cfg, &t.name)));
+            let packed_name = source::packed_weight_name(&t.name);
+            let name = packed_name.as_deref().unwrap_or(&t.name);
+            let Some(spec) = by_name.get(canonical(name)) else {
+                return Err(Error::bad_tensor(path, &t.name, diagnose(cfg, name)));
             };
-            if t.shape != spec.tensor.shape {
+            let shape = match &packed_name {
+                Some(_) => packed_source(ck, cfg, idx)?.1,
+                None => t.shape.clone(),
+            };
+            if shape != spec.tensor.shape {
                 return Err(Error::bad_tensor(
                     path,
                     &t.name,
                     format!(
                         "shape {:?} contradicts config.json, which implies {:?}",
-                        t.shape, spec.tensor.shape
+                        shape, spec.tensor.shape
                     ),
                 ));
             }
             match &spec.role {
                 Role::Skip => {}
                 Role::Plain(name) => {
-                    let src = source::float_or_fp8(ck, idx, fp8_block)?;
+                    let src = weight_source(ck, cfg, idx)?;
                     out.push(MappedTensor {
                         name: name.clone(),
-                        ne: t.shape.iter().rev().copied().collect(),
+                        ne: shape.iter().rev().copied().collect(),
                         recipe: Recipe::Rows(src),
                     });
                 }
                 Role::KvB { layer } => {
-                    let src = source::float_or_fp8(ck, idx, fp8_block)?;
+                    let src = weight_source(ck, cfg, idx)?;
                     out.extend(kv_b(cfg, *layer, src, layout));
                 }
                 Role::Expert { layer, e, proj } => {
@@ -547,8 +560,13 @@ pub fn map_tensors(
     if !problems.is_empty() {
         return Err(Error::many(problems));
     }
-    let present: std::collections::HashSet<&str> =
-        ck.tensors.iter().map(|t| canonical(&t.name)).collect();
+    let present: std::collections::HashSet<String> = ck
+        .tensors
+        .iter()
+        .map(|t| {
+            source::packed_weight_name(&t.name).unwrap_or_else(|| canonical(&t.name).to_string())
+        })
+        .collect();
     let missing: Vec<Error> = table
         .specs
         .iter()
@@ -569,6 +587,30 @@ pub fn map_tensors(
     }
     source::check_orphan_scales(ck)?;
     Ok(out)
+}
+
+/// The source of checkpoint tensor `idx`: plain float or FP8 (block-scaled), or a
+/// compressed-tensors `X.weight_packed`.
+fn weight_source(ck: &Checkpoint, cfg: &DeepseekConfig, idx: usize) -> Result<Source> {
+    if source::packed_weight_name(&ck.tensors[idx].name).is_some() {
+        return Ok(packed_source(ck, cfg, idx)?.0);
+    }
+    source::float_or_fp8(ck, idx, cfg.fp8_block())
+}
+
+/// A `X.weight_packed` tensor's source and logical shape; an error when `config.json` declares
+/// no compressed-tensors quantization.
+fn packed_source(ck: &Checkpoint, cfg: &DeepseekConfig, idx: usize) -> Result<(Source, Vec<u64>)> {
+    let t = &ck.tensors[idx];
+    match cfg.packed_int() {
+        Some(q) => source::packed_int(ck, idx, q),
+        None => Err(Error::bad_tensor(
+            &ck.shards[t.shard].path,
+            &t.name,
+            "is a compressed-tensors packed weight, but config.json's quantization_config does \
+             not declare quant_method 'compressed-tensors'",
+        )),
+    }
 }
 
 /// The table name of a checkpoint tensor (some exports put the head under `model.`).
@@ -648,7 +690,7 @@ fn stack_experts(
                         "expert set incomplete",
                     )
                 })?;
-                source::float_or_fp8(ck, i, cfg.fp8_block())
+                weight_source(ck, cfg, i)
             })
             .collect::<Result<Vec<_>>>()?;
         let (rows, cols) = if p == 0 {

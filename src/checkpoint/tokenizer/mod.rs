@@ -20,6 +20,7 @@ mod pre;
 mod sampling;
 mod special;
 mod template;
+pub mod tiktoken;
 pub mod vocab;
 
 pub use pre::{KNOWN_PRE, pre_tokenizer_json};
@@ -94,23 +95,30 @@ pub fn read_tokenizer(
     pre_override: Option<&str>,
 ) -> Result<TokenizerMeta> {
     let tj_path = dir.join("tokenizer.json");
-    if !is_present_file(&tj_path)? {
-        for name in ["tiktoken.model", "tokenization_kimi.py"] {
-            if is_present_file(&dir.join(name))? {
-                return Err(Error::Unsupported(format!(
-                    "{}: tiktoken tokenizers (Kimi-K2, Moonlight) are not supported yet: found {name} \
-                     and no tokenizer.json",
-                    dir.display()
-                )));
-            }
-        }
+    let tiktoken = if is_present_file(&tj_path)? {
+        false
+    } else if is_present_file(&dir.join(tiktoken::TIKTOKEN_FILE))? {
+        true
+    } else {
         return Err(Error::bad_file(
             &tj_path,
-            "not found: expected a Hugging Face byte-level BPE tokenizer.json next to config.json",
+            format!(
+                "not found, and no {} either: expected a Hugging Face byte-level BPE tokenizer.json \
+                 (or a tiktoken {} with tokenizer_config.json, as Kimi-K2 ships) next to config.json",
+                tiktoken::TIKTOKEN_FILE,
+                tiktoken::TIKTOKEN_FILE
+            ),
         ));
-    }
-    let tj = super::read_json(&tj_path)?;
-    let tj = as_object(&tj, &tj_path, "the top level")?;
+    };
+    let tj = if tiktoken {
+        None
+    } else {
+        Some(super::read_json(&tj_path)?)
+    };
+    let tj = match &tj {
+        Some(v) => Some(as_object(v, &tj_path, "the top level")?),
+        None => None,
+    };
 
     let tc_path = dir.join("tokenizer_config.json");
     let tc: Option<Map<String, Json>> = if is_present_file(&tc_path)? {
@@ -151,15 +159,25 @@ pub fn read_tokenizer(
     }
 
     let mut warnings = Vec::new();
-    let vocab = hf::read_vocabulary(
-        dir,
-        &tj_path,
-        tj,
-        tc.as_ref(),
-        vocab_size as usize,
-        pre_override,
-        &mut warnings,
-    )?;
+    let vocab = match tj {
+        Some(tj) => hf::read_vocabulary(
+            dir,
+            &tj_path,
+            tj,
+            tc.as_ref(),
+            vocab_size as usize,
+            pre_override,
+            &mut warnings,
+        )?,
+        None => tiktoken::read_vocabulary(
+            dir,
+            &tc_path,
+            tc.as_ref(),
+            vocab_size as usize,
+            pre_override,
+            &mut warnings,
+        )?,
+    };
     let pre = vocab.pre.clone();
     let n_tokens = vocab.tokens.len();
 
@@ -172,7 +190,7 @@ pub fn read_tokenizer(
     }
     let sv = special::SpecialVocab::load(
         dir,
-        Some((&tj_path, tj)),
+        tj.map(|tj| (tj_path.as_path(), tj)),
         tc,
         &tc_path,
         config,
