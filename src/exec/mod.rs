@@ -8,6 +8,7 @@
 //! model.
 
 mod decode;
+mod direct;
 mod ops;
 
 use crate::gguf::{DEFAULT_ALIGNMENT, pad_to};
@@ -276,6 +277,9 @@ fn produce(
     drop_cache: bool,
 ) -> Result<()> {
     let t: &PlannedTensor = &plan.tensors[it.tensor];
+    if direct::direct_rows(&plan.checkpoint, t, it.row0, it.nrows, out, sc, drop_cache)? {
+        return Ok(());
+    }
     if ops::copy_raw_rows(&plan.checkpoint, t, it.row0, it.nrows, out, drop_cache)? {
         return Ok(());
     }

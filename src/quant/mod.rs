@@ -4,6 +4,7 @@
 pub mod float;
 pub mod kquants;
 pub mod legacy;
+pub mod mxfp4;
 pub mod preset;
 pub mod simd;
 pub mod types;

@@ -2,7 +2,7 @@
 //! bytes per block, the llama.cpp file type of a file made mostly of it, and the row encoder
 //! and decoder. Adding a type is one row here plus its kernel module.
 
-use super::{float, kquants, legacy};
+use super::{float, kquants, legacy, mxfp4};
 use std::fmt;
 
 /// Encodes one row of f32 values (a whole number of blocks) into the type's bytes.
@@ -27,6 +27,8 @@ pub enum GgmlType {
     Q5_K,
     Q6_K,
     BF16,
+    MXFP4,
+    I32,
 }
 
 /// Everything ds2gguf knows about one element type.
@@ -53,7 +55,7 @@ pub struct TypeTraits {
 
 /// The table, in [`GgmlType`] discriminant order.
 #[rustfmt::skip]
-pub static TYPES: [TypeTraits; 13] = [
+pub static TYPES: [TypeTraits; 15] = [
     row(GgmlType::F32, "F32", 0, 1, 4, Some(0), float::f32_row, float::f32_row_decode),
     row(GgmlType::F16, "F16", 1, 1, 2, Some(1), float::f32_to_f16_bytes, float::f16_bytes_to_f32),
     row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0),
@@ -67,6 +69,8 @@ pub static TYPES: [TypeTraits; 13] = [
     row(GgmlType::Q5_K, "Q5_K", 13, 256, 176, None, kquants::quantize_row_q5_k, kquants::dequantize_row_q5_k),
     row(GgmlType::Q6_K, "Q6_K", 14, 256, 210, Some(18), kquants::quantize_row_q6_k, kquants::dequantize_row_q6_k),
     row(GgmlType::BF16, "BF16", 30, 1, 2, Some(32), float::f32_to_bf16_bytes, float::bf16_bytes_to_f32),
+    row(GgmlType::MXFP4, "MXFP4", 39, 32, 17, Some(38), mxfp4::quantize_row_mxfp4, mxfp4::dequantize_row_mxfp4),
+    row(GgmlType::I32, "I32", 26, 1, 4, None, mxfp4::i32_row, mxfp4::i32_row_decode),
 ];
 
 #[allow(clippy::too_many_arguments)]
