@@ -8,6 +8,7 @@
 
 pub mod deepseek;
 pub mod deepseek2;
+pub mod deepseek4;
 pub mod recipe;
 pub mod source;
 
@@ -15,7 +16,7 @@ pub use recipe::{Decoder, MappedTensor, Recipe, Source};
 
 use crate::checkpoint::config::RawConfig;
 use crate::checkpoint::safetensors::Checkpoint;
-use crate::gguf::Value;
+use crate::gguf::{GgmlType, Value};
 use crate::quant::preset::QuantModel;
 use crate::{Error, Result};
 use std::path::Path;
@@ -66,6 +67,14 @@ pub enum TensorKind {
     Embed,
     /// A linear projection (block-FP8 in FP8 releases).
     Linear,
+    /// A small F32 parameter kept in F32 (DeepSeek-V4's hyper-connection mixers, attention
+    /// sinks, compressor position biases).
+    F32Param,
+    /// Routed-expert weights stored as FP4 e2m1 (two per byte) with E8M0 scales per 32
+    /// elements; the table lists the unpacked shape `[rows, cols]`.
+    Fp4Expert,
+    /// A token-id → expert-id routing table (integers below the expert count).
+    HashTable,
 }
 
 /// One tensor of a complete checkpoint, as an architecture's tensor table lists it.
@@ -104,6 +113,17 @@ pub trait Model: std::fmt::Debug + Send + Sync {
     fn forced_f32(&self, name: &str, n_dims: usize) -> bool {
         base_forced_f32(name, n_dims)
     }
+    /// The type llama.cpp's converter gives this output tensor whatever `--outtype` says
+    /// (source-dtype rules, direct writes), if the architecture has such a rule for it.
+    /// `None` leaves it to [`Model::forced_f32`] and the output type.
+    fn converter_type(&self, _ck: &Checkpoint, _tensor: &MappedTensor) -> Option<GgmlType> {
+        None
+    }
+    /// The chat template llama.cpp's converter bundles for this model, written right after
+    /// `general.architecture` (a template from the tokenizer files takes its value), if any.
+    fn bundled_chat_template(&self) -> Option<&'static str> {
+        None
+    }
     /// Facts for `plan` (layers, experts, attention kind, …).
     fn facts(&self) -> Vec<Fact>;
     /// Things worth saying that do not stop the conversion.
@@ -132,17 +152,13 @@ pub struct Registration {
 }
 
 /// Every architecture ds2gguf converts.
-pub static REGISTRY: &[&Registration] = &[&deepseek2::REGISTRATION];
+pub static REGISTRY: &[&Registration] = &[&deepseek2::REGISTRATION, &deepseek4::REGISTRATION];
 
 /// Architectures seen in the wild that are not converted, with a word on why.
 const NOT_SUPPORTED: &[(&str, &str)] = &[
     (
         "DeepseekV32ForCausalLM",
         " (DeepSeek-V3.2 uses the 'deepseek32' architecture, not supported yet)",
-    ),
-    (
-        "DeepseekV4ForCausalLM",
-        " (DeepSeek-V4 is not supported yet)",
     ),
     (
         "DeepseekForCausalLM",
@@ -247,11 +263,11 @@ mod tests {
     fn unknown_architectures_are_named_with_a_hint() {
         let raw = RawConfig::from_json(
             Path::new("m/config.json"),
-            json!({"architectures": ["DeepseekV4ForCausalLM"]}),
+            json!({"architectures": ["DeepseekV32ForCausalLM"]}),
         )
         .unwrap();
         let e = model_from_config(raw).unwrap_err().to_string();
-        assert!(e.contains("DeepseekV4ForCausalLM") && e.contains("m/config.json"));
+        assert!(e.contains("DeepseekV32ForCausalLM") && e.contains("m/config.json"));
         assert!(e.contains("DeepseekV3ForCausalLM"), "{e}");
     }
 

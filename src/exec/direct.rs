@@ -4,13 +4,13 @@
 
 use super::Scratch;
 use super::ops::row_segments;
+use crate::Error;
 use crate::Result;
 use crate::arch::{Decoder, Source};
 use crate::checkpoint::safetensors::{Checkpoint, Dtype};
 use crate::gguf::GgmlType;
 use crate::plan::PlannedTensor;
 use crate::quant::mxfp4;
-use crate::Error;
 
 /// Reads the packed codes and scale bytes of rows `row0..row0+nrows` of an FP4 source into
 /// `sc.bytes` and `sc.scale_bytes`; returns the row length in elements.

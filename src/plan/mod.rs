@@ -175,7 +175,7 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         mapped = order.into_iter().filter_map(|i| slots[i].take()).collect();
     }
     let mut warnings = tokenizer.warnings.clone();
-    let (types, round) = types::choose_types(model.as_ref(), &mapped, outtype, opts)?;
+    let (types, round) = types::choose_types(model.as_ref(), &checkpoint, &mapped, outtype, opts)?;
     warnings.extend(model.warnings(&opts.arch));
 
     // metadata
@@ -191,7 +191,18 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         "general.quantization_version".into(),
         Value::U32(QUANT_VERSION),
     ));
-    kvs.extend(tokenizer.tokenizer_kvs().iter().cloned());
+    let mut tok_kvs = tokenizer.tokenizer_kvs().to_vec();
+    if let Some(bundled) = model.bundled_chat_template() {
+        // the reference writes its bundled template as the second key; a template from the
+        // tokenizer files only replaces its value
+        let key = "tokenizer.chat_template";
+        let v = match tok_kvs.iter().position(|(k, _)| k == key) {
+            Some(i) => tok_kvs.remove(i).1,
+            None => Value::String(bundled.to_string()),
+        };
+        kvs.insert(1, (key.to_string(), v));
+    }
+    kvs.extend(tok_kvs);
 
     let mut tensors: Vec<PlannedTensor> = mapped
         .into_iter()
