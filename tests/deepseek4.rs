@@ -437,3 +437,33 @@ fn plan_and_inspect_know_deepseek4() {
     );
     assert!(s.contains("compress_ratios [0,4,128,0]"), "{s}");
 }
+
+#[test]
+fn bundled_template_unless_the_tokenizer_files_have_one() {
+    let d = v4();
+    let (_o, out) = out_path("with.gguf");
+    convert(d.path(), &out, "auto", &[]);
+    let f = read(&out);
+    let tc: Json =
+        serde_json::from_slice(&std::fs::read(d.path().join("tokenizer_config.json")).unwrap())
+            .unwrap();
+    let theirs = tc["chat_template"].as_str().unwrap().to_string();
+    assert_eq!(kv(&f, "tokenizer.chat_template"), &Value::String(theirs));
+    // without one, ours (rendering DeepSeek-V4's format) is written, still as the second key
+    let mut tc = tc;
+    tc.as_object_mut().unwrap().remove("chat_template");
+    std::fs::write(
+        d.path().join("tokenizer_config.json"),
+        serde_json::to_vec(&tc).unwrap(),
+    )
+    .unwrap();
+    let (_p, out2) = out_path("without.gguf");
+    convert(d.path(), &out2, "auto", &[]);
+    let g = read(&out2);
+    assert_eq!(g.kvs[1].0, "tokenizer.chat_template");
+    let Value::String(t) = kv(&g, "tokenizer.chat_template") else {
+        panic!()
+    };
+    assert_eq!(t, ds2gguf::arch::deepseek4::template::bundled(false));
+    assert!(t.contains("｜DSML｜") && !t.contains("Beyond maximum"));
+}
