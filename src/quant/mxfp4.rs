@@ -179,6 +179,18 @@ mod tests {
         assert_eq!(e8m0_to_f32_half(128), 1.0);
     }
 
+    /// Golden bytes from gguf-py 0.19.0's MXFP4 quantizer (a port of ggml's reference code),
+    /// on a row with a zero, a tiny-value block and a block whose maximum is -7.5.
+    #[test]
+    fn mxfp4_quantize_matches_golden_bytes() {
+        const X: [u32; 64] = [0x3ca7312d, 0xbcd15c2e, 0x3b8900ac, 0xbbba0bf7, 0xbb9452fa, 0x00000000, 0xbca57a2e, 0xbb17ffcc, 0xbc0dc1ab, 0x3d081c2d, 0x3b13f8b5, 0xbb6719a1, 0xbb385833, 0xbbdae7ca, 0xbc2ce039, 0xbb800ec3, 0x3b9dec82, 0xbb1c56a7, 0x3c1ceb50, 0xbb02f13c, 0x397e6146, 0x3c7d446d, 0x3bb29ec4, 0xbba58da8, 0xbaefa694, 0x3bb11e89, 0x3c9e85bd, 0xbb30b2c9, 0xbb1f9e5e, 0x3c243814, 0xbc113cd3, 0xbb3f2e89, 0x4029728e, 0x3fdedaba, 0x3e8c91d5, 0x4000a8f8, 0xc107c075, 0x40441746, 0xc0384076, 0xc0a03000, 0xc0f00000, 0x4006812f, 0xbfaaca6c, 0xc04eab80, 0x3da082cf, 0xbe220a2c, 0x4086effb, 0x400f8099, 0x3f14d9b5, 0x40556eff, 0xbf1dd77a, 0xc031c5d1, 0x3fe04745, 0x3fdfb1db, 0xbf24fd15, 0xc0164c9b, 0x3f2ffd7e, 0xc0ef69f2, 0x40048103, 0x3fbcaf77, 0xc09d548e, 0x3e3c7a5d, 0xc0391b6d, 0x401162ee];
+        const Q: [u8; 34] = [120, 21, 157, 33, 153, 9, 64, 29, 153, 10, 22, 65, 153, 153, 58, 171, 153, 128, 19, 50, 144, 178, 46, 35, 155, 173, 30, 226, 41, 27, 192, 0, 180, 34];
+        let x: Vec<f32> = X.iter().map(|b| f32::from_bits(*b)).collect();
+        let mut q = [0u8; 34];
+        quantize_row_mxfp4(&x, &mut q);
+        assert_eq!(q, Q);
+    }
+
     #[test]
     fn i32_rows() {
         let mut b = [0u8; 8];
