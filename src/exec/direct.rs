@@ -46,6 +46,7 @@ fn read_fp4(
 }
 
 /// Decodes rows of an FP4 source to f32 (the values of the MXFP4 blocks it repacks into).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn read_fp4_rows(
     ck: &Checkpoint,
     src: &Source,

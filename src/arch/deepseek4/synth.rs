@@ -171,8 +171,8 @@ pub fn flash_spec() -> SynthSpec {
 
 /// DeepSeek-V4-Pro at full size, with widths as we understand the published model (hidden
 /// 7168, 61 layers, 128 heads × 512, q_lora 1536, 16 output groups × 1024, 384 experts top-6
-/// + 1 shared, expert width 3072, 3 hash layers, indexer 64 × 128 top-1024); the ratios are
-/// assumed as for [`flash_spec`].
+/// plus 1 shared, expert width 3072, 3 hash layers, indexer 64 × 128 top-1024); the ratios
+/// are assumed as for [`flash_spec`].
 pub fn pro_spec() -> SynthSpec {
     let layers = 61;
     SynthSpec {

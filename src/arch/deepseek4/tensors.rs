@@ -553,10 +553,14 @@ pub fn map(ck: &Checkpoint, c: &V4Config, mtp_only: bool) -> Result<Vec<MappedTe
                     format!("layer {n}: expected layers 0..{l} (num_hidden_layers)"),
                 ));
             }
-            if mtp_only || is_expert(rest) || rest == "ffn.gate.tid2eid" {
+            // experts and tid2eid are written first; hash layers route by token id, so their
+            // gate bias is unused
+            if mtp_only
+                || is_expert(rest)
+                || rest == "ffn.gate.tid2eid"
+                || (rest == "ffn.gate.bias" && n < c.hash_layers)
+            {
                 None
-            } else if rest == "ffn.gate.bias" && n < c.hash_layers {
-                None // hash layers route by token id; their bias is unused
             } else if let Some(s) = layer_gguf_suffix(rest) {
                 Some(format!("blk.{n}.{s}"))
             } else {
