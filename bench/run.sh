@@ -2,7 +2,7 @@
 # Benchmark ds2gguf on generated DeepSeek-V3-shaped checkpoints and, when the conformance lab
 # is installed ($LAB, see ../shared/lab), against llama.cpp's converter in the same run.
 #
-#   bench/run.sh [all|medium|slice|full]      (default: all)
+#   bench/run.sh [all|medium|slice|full|v4]      (default: all)
 #
 # Cases:
 #   medium: ~6.9 GB random bf16 (the lab's make_big.py --preset medium shape) → bf16 and q8_0,
@@ -11,6 +11,7 @@
 #   slice:  DeepSeek-V3's real widths, one 256-expert MoE layer, FP8, sparse → q8_0 and bf16 to
 #           stdout; peak RSS.
 #   full:   all of DeepSeek-V3 671B (688 GB FP8 as sparse holes) → q8_0 to stdout.
+#   v4:     all of DeepSeek-V4-Flash 284B (FP8 + FP4 experts as sparse holes) → auto to stdout.
 # Inputs go to $BENCH_DIR (default /tmp/ds2gguf-bench). Prints one line per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,4 +78,11 @@ if [[ $WHICH == all || $WHICH == full ]]; then
   [ -f "$D/config.json" ] || $BIN synth "$D" --preset v3-full --dtype fp8 --sparse >/dev/null
   run "v3-full plan" "$BIN plan $D --outtype q8_0 > /dev/null" >/dev/null
   run "v3-full fp8 sparse ds2gguf → q8_0 (stdout)" "$BIN convert $D -o - --outtype q8_0 --quiet --threads $THREADS > /dev/null" >/dev/null
+fi
+
+if [[ $WHICH == all || $WHICH == v4 ]]; then
+  D=$BENCH_DIR/v4-flash
+  [ -f "$D/config.json" ] || $BIN synth "$D" --preset v4-flash --sparse >/dev/null
+  run "v4-flash plan" "$BIN plan $D > /dev/null" >/dev/null
+  run "v4-flash fp8+fp4 sparse ds2gguf → auto (stdout)" "$BIN convert $D -o - --quiet --threads $THREADS > /dev/null" >/dev/null
 fi

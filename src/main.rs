@@ -119,9 +119,9 @@ struct SynthArgs {
     /// V2-Lite-style attention (q_proj, no q_lora_rank)
     #[arg(long)]
     no_q_lora: bool,
-    /// Weight storage
-    #[arg(long, value_enum, default_value = "bf16", ignore_case = true)]
-    dtype: SynthDtype,
+    /// Weight storage (default bf16; fp8 for the V4 presets)
+    #[arg(long, value_enum, ignore_case = true)]
+    dtype: Option<SynthDtype>,
     #[arg(long)]
     hidden: Option<u64>,
     #[arg(long)]
@@ -245,10 +245,15 @@ fn synth(a: SynthArgs) -> Result<()> {
     if let Some(f) = a.family {
         f.adjust(&mut s);
     }
+    if s.family == SynthFamily::DeepseekV4 && a.preset == SynthPreset::Tiny {
+        s = ds2gguf::arch::deepseek4::synth::tiny_spec();
+    }
     if a.no_q_lora {
         s.q_lora = None;
     }
-    s.dtype = a.dtype;
+    if let Some(d) = a.dtype {
+        s.dtype = d;
+    }
     s.hidden = a.hidden.unwrap_or(s.hidden);
     s.layers = a.layers.unwrap_or(s.layers);
     s.dense_layers = a.dense_layers.unwrap_or(s.dense_layers).min(s.layers);

@@ -45,16 +45,21 @@ pub enum SynthFamily {
     /// Moonlight-16B-A3B: DeepSeek-V3 routing, no `q_lora_rank`, 27 layers, no rope scaling,
     /// Kimi's tiktoken tokenizer.
     Moonlight,
+    /// `DeepseekV4ForCausalLM`: FP4 routed experts with E8M0 scales, FP8 (with `fp8`) linear
+    /// weights with E8M0 128×128 scales, hash routing, hyper-connections, compressors
+    /// (shape in [`SynthSpec::v4`]).
+    DeepseekV4,
 }
 
 impl SynthFamily {
     /// Every family.
-    pub const ALL: [SynthFamily; 5] = [
+    pub const ALL: [SynthFamily; 6] = [
         SynthFamily::DeepseekV2,
         SynthFamily::DeepseekV3,
         SynthFamily::DeepseekV32,
         SynthFamily::KimiK2,
         SynthFamily::Moonlight,
+        SynthFamily::DeepseekV4,
     ];
 
     /// The name used on the command line.
@@ -65,6 +70,7 @@ impl SynthFamily {
             SynthFamily::DeepseekV32 => "deepseek-v32",
             SynthFamily::KimiK2 => "kimi-k2",
             SynthFamily::Moonlight => "moonlight",
+            SynthFamily::DeepseekV4 => "deepseek-v4",
         }
     }
 
@@ -145,6 +151,8 @@ pub struct SynthSpec {
     pub sparse: bool,
     /// Write into a directory that is not empty (files of the same names are replaced).
     pub force: bool,
+    /// DeepSeek-V4's own shape (used by [`SynthFamily::DeepseekV4`] only).
+    pub v4: crate::arch::deepseek4::synth::V4Shape,
 }
 
 impl Default for SynthSpec {
@@ -172,6 +180,7 @@ impl Default for SynthSpec {
             seed: 1,
             sparse: false,
             force: false,
+            v4: Default::default(),
         }
     }
 }
@@ -189,16 +198,22 @@ pub enum SynthPreset {
     V3Slice,
     /// All of DeepSeek-V3 671B (use `sparse`).
     V3Full,
+    /// All of DeepSeek-V4-Flash (284B; use `sparse`).
+    V4Flash,
+    /// All of DeepSeek-V4-Pro (use `sparse`).
+    V4Pro,
 }
 
 impl SynthPreset {
     /// Every preset, in size order.
-    pub const ALL: [SynthPreset; 5] = [
+    pub const ALL: [SynthPreset; 7] = [
         SynthPreset::Tiny,
         SynthPreset::Small,
         SynthPreset::Medium,
         SynthPreset::V3Slice,
         SynthPreset::V3Full,
+        SynthPreset::V4Flash,
+        SynthPreset::V4Pro,
     ];
 
     /// The name used on the command line.
@@ -209,6 +224,8 @@ impl SynthPreset {
             SynthPreset::Medium => "medium",
             SynthPreset::V3Slice => "v3-slice",
             SynthPreset::V3Full => "v3-full",
+            SynthPreset::V4Flash => "v4-flash",
+            SynthPreset::V4Pro => "v4-pro",
         }
     }
 
@@ -220,6 +237,8 @@ impl SynthPreset {
             SynthPreset::Medium => "about 7 GB of BF16 (like the lab's medium)",
             SynthPreset::V3Slice => "DeepSeek-V3 widths, one 256-expert MoE layer",
             SynthPreset::V3Full => "all of DeepSeek-V3 671B (use --sparse)",
+            SynthPreset::V4Flash => "all of DeepSeek-V4-Flash 284B, FP8 + FP4 (use --sparse)",
+            SynthPreset::V4Pro => "all of DeepSeek-V4-Pro, FP8 + FP4 (use --sparse)",
         }
     }
 
@@ -284,6 +303,8 @@ impl SynthPreset {
                 shards: 163,
                 ..SynthPreset::V3Slice.spec()
             },
+            SynthPreset::V4Flash => crate::arch::deepseek4::synth::flash_spec(),
+            SynthPreset::V4Pro => crate::arch::deepseek4::synth::pro_spec(),
         }
     }
 }
@@ -334,6 +355,12 @@ enum Fill {
     GroupScale,
     /// A weight shape `[rows, cols]` as I64.
     Shape([u64; 2]),
+    /// Random FP4 e2m1 code pairs.
+    Fp4,
+    /// E8M0 power-of-two scales near 2^-7.
+    E8m0,
+    /// Integer ids below this bound (I32).
+    Ids(u64),
 }
 
 /// The tensors to store: the architecture's table for the config we write, FP8 linear weights
@@ -346,12 +373,13 @@ fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
         SynthDtype::F16 => "F16",
         SynthDtype::F32 => "F32",
     };
+    let v4 = s.family == SynthFamily::DeepseekV4;
     let mut out = Vec::new();
     for t in model.tensor_table() {
         match t.kind {
             TensorKind::Norm => out.push(Stored {
                 name: t.name,
-                dtype: float_dtype,
+                dtype: if v4 { "F32" } else { float_dtype },
                 shape: t.shape,
                 fill: Fill::One,
             }),
@@ -367,6 +395,57 @@ fn stored_list(s: &SynthSpec) -> Result<Vec<Stored>> {
                 shape: t.shape,
                 fill: Fill::Small(0.06),
             }),
+            TensorKind::F32Param => out.push(Stored {
+                name: t.name,
+                dtype: "F32",
+                shape: t.shape,
+                fill: Fill::Small(0.05),
+            }),
+            TensorKind::Fp4Expert => {
+                let base = t
+                    .name
+                    .strip_suffix(".weight")
+                    .unwrap_or(&t.name)
+                    .to_string();
+                out.push(Stored {
+                    name: format!("{base}.scale"),
+                    dtype: "F8_E8M0",
+                    shape: vec![t.shape[0], t.shape[1] / 32],
+                    fill: Fill::E8m0,
+                });
+                out.push(Stored {
+                    name: t.name,
+                    dtype: "I8",
+                    shape: vec![t.shape[0], t.shape[1] / 2],
+                    fill: Fill::Fp4,
+                });
+            }
+            TensorKind::HashTable => out.push(Stored {
+                name: t.name,
+                dtype: "I32",
+                shape: t.shape,
+                fill: Fill::Ids(s.experts.max(1)),
+            }),
+            TensorKind::Linear if s.dtype == SynthDtype::Fp8 && v4 => {
+                let base = t
+                    .name
+                    .strip_suffix(".weight")
+                    .unwrap_or(&t.name)
+                    .to_string();
+                let grid = vec![t.shape[0].div_ceil(128), t.shape[1].div_ceil(128)];
+                out.push(Stored {
+                    name: format!("{base}.scale"),
+                    dtype: "F8_E8M0",
+                    shape: grid,
+                    fill: Fill::E8m0,
+                });
+                out.push(Stored {
+                    name: t.name,
+                    dtype: "F8_E4M3",
+                    shape: t.shape,
+                    fill: Fill::Fp8,
+                });
+            }
             TensorKind::Linear if s.dtype == SynthDtype::Fp8 => {
                 let grid = vec![t.shape[0].div_ceil(128), t.shape[1].div_ceil(128)];
                 out.push(Stored {
@@ -472,6 +551,18 @@ fn write_tensor(w: &mut impl Write, t: &Stored, seed: u64) -> std::io::Result<()
                 }
                 Fill::Shape(v) => {
                     buf.extend_from_slice(&v[(n - left) as usize + buf.len() / 8].to_le_bytes());
+                    continue;
+                }
+                Fill::Fp4 => {
+                    buf.push((rng.next() >> 56) as u8);
+                    continue;
+                }
+                Fill::E8m0 => {
+                    buf.push(118 + (rng.next() >> 61) as u8);
+                    continue;
+                }
+                Fill::Ids(k) => {
+                    buf.extend_from_slice(&((rng.next() % k) as i32).to_le_bytes());
                     continue;
                 }
                 Fill::Fp8 => {
@@ -618,6 +709,9 @@ fn validate(s: &SynthSpec) -> Result<()> {
 
 /// The `config.json` of a synthetic checkpoint.
 pub fn config_json(s: &SynthSpec) -> Json {
+    if s.family == SynthFamily::DeepseekV4 {
+        return crate::arch::deepseek4::synth::config_json(s);
+    }
     let mut c = json!({
         "architectures": [match s.family {
             SynthFamily::DeepseekV2 => "DeepseekV2ForCausalLM",
@@ -625,12 +719,14 @@ pub fn config_json(s: &SynthSpec) -> Json {
                 "DeepseekV3ForCausalLM"
             }
             SynthFamily::DeepseekV32 => "DeepseekV32ForCausalLM",
+            SynthFamily::DeepseekV4 => "DeepseekV4ForCausalLM",
         }],
         "model_type": match s.family {
             SynthFamily::DeepseekV2 => "deepseek_v2",
             SynthFamily::DeepseekV3 | SynthFamily::Moonlight => "deepseek_v3",
             SynthFamily::DeepseekV32 => "deepseek_v32",
             SynthFamily::KimiK2 => "kimi_k2",
+            SynthFamily::DeepseekV4 => "deepseek_v4",
         },
         "attention_bias": false, "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu",
         "hidden_size": s.hidden, "intermediate_size": s.ff, "kv_lora_rank": s.kv_lora,

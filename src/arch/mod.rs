@@ -9,6 +9,7 @@
 pub mod deepseek;
 pub mod deepseek2;
 pub mod deepseek32;
+pub mod deepseek4;
 pub mod recipe;
 pub mod source;
 
@@ -16,7 +17,7 @@ pub use recipe::{Decoder, MappedTensor, Recipe, Source};
 
 use crate::checkpoint::config::RawConfig;
 use crate::checkpoint::safetensors::Checkpoint;
-use crate::gguf::Value;
+use crate::gguf::{GgmlType, Value};
 use crate::quant::preset::QuantModel;
 use crate::{Error, Result};
 use std::path::Path;
@@ -70,6 +71,14 @@ pub enum TensorKind {
     /// A small weight or bias kept in the 16-bit float type even in FP8 releases (V3.2's
     /// indexer `weights_proj` and `k_norm.bias`).
     Float,
+    /// A small F32 parameter kept in F32 (DeepSeek-V4's hyper-connection mixers, attention
+    /// sinks, compressor position biases).
+    F32Param,
+    /// Routed-expert weights stored as FP4 e2m1 (two per byte) with E8M0 scales per 32
+    /// elements; the table lists the unpacked shape `[rows, cols]`.
+    Fp4Expert,
+    /// A token-id → expert-id routing table (integers below the expert count).
+    HashTable,
 }
 
 /// One tensor of a complete checkpoint, as an architecture's tensor table lists it.
@@ -108,6 +117,17 @@ pub trait Model: std::fmt::Debug + Send + Sync {
     fn forced_f32(&self, name: &str, n_dims: usize) -> bool {
         base_forced_f32(name, n_dims)
     }
+    /// The type llama.cpp's converter gives this output tensor whatever `--outtype` says
+    /// (source-dtype rules, direct writes), if the architecture has such a rule for it.
+    /// `None` leaves it to [`Model::forced_f32`] and the output type.
+    fn converter_type(&self, _ck: &Checkpoint, _tensor: &MappedTensor) -> Option<GgmlType> {
+        None
+    }
+    /// The chat template llama.cpp's converter bundles for this model, written right after
+    /// `general.architecture` (a template from the tokenizer files takes its value), if any.
+    fn bundled_chat_template(&self) -> Option<&'static str> {
+        None
+    }
     /// Facts for `plan` (layers, experts, attention kind, …).
     fn facts(&self) -> Vec<Fact>;
     /// Things worth saying that do not stop the conversion.
@@ -136,19 +156,17 @@ pub struct Registration {
 }
 
 /// Every architecture ds2gguf converts.
-pub static REGISTRY: &[&Registration] = &[&deepseek2::REGISTRATION, &deepseek32::REGISTRATION];
+pub static REGISTRY: &[&Registration] = &[
+    &deepseek2::REGISTRATION,
+    &deepseek32::REGISTRATION,
+    &deepseek4::REGISTRATION,
+];
 
 /// Architectures seen in the wild that are not converted, with a word on why.
-const NOT_SUPPORTED: &[(&str, &str)] = &[
-    (
-        "DeepseekV4ForCausalLM",
-        " (DeepSeek-V4 is not supported yet)",
-    ),
-    (
-        "DeepseekForCausalLM",
-        " (DeepSeek-MoE 16B uses the older 'deepseek' architecture)",
-    ),
-];
+const NOT_SUPPORTED: &[(&str, &str)] = &[(
+    "DeepseekForCausalLM",
+    " (DeepSeek-MoE 16B uses the older 'deepseek' architecture)",
+)];
 
 /// Reads `dir/config.json` and loads the model with the architecture that converts it.
 pub fn load_model(dir: &Path) -> Result<Box<dyn Model>> {
@@ -247,11 +265,12 @@ mod tests {
     fn unknown_architectures_are_named_with_a_hint() {
         let raw = RawConfig::from_json(
             Path::new("m/config.json"),
-            json!({"architectures": ["DeepseekV4ForCausalLM"]}),
+            json!({"architectures": ["DeepseekForCausalLM"]}),
         )
         .unwrap();
         let e = model_from_config(raw).unwrap_err().to_string();
-        assert!(e.contains("DeepseekV4ForCausalLM") && e.contains("m/config.json"));
+        assert!(e.contains("DeepseekForCausalLM") && e.contains("m/config.json"));
+        assert!(e.contains("older 'deepseek' architecture"), "{e}");
         assert!(e.contains("DeepseekV3ForCausalLM"), "{e}");
     }
 

@@ -38,6 +38,16 @@ pub enum Decoder {
         /// Inputs per row (`weight_shape[1]`; the packed words may hold a few more).
         cols: u64,
     },
+    /// FP4 e2m1 codes, two per byte (element `2i` in the low nibble), times one E8M0 scale
+    /// per 32 elements of a row (`scale` is the index of that `[rows, cols/32]` tensor). The
+    /// stored tensor's last dimension is half the row length. An MXFP4 output takes the bytes
+    /// as they are (scale byte copied, nibbles rearranged).
+    Fp4Block {
+        /// Index of the scale tensor in the checkpoint.
+        scale: usize,
+    },
+    /// Integers (I32 or I64): an I32 output gets them as int32 without a float round trip.
+    Int,
 }
 
 /// One checkpoint tensor used as input, with the decoder for its elements.

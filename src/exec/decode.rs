@@ -20,6 +20,9 @@ pub(super) fn read_rows(
     if let Decoder::PackedInt { .. } = src.decoder {
         return super::packed::read_rows(ck, src, row0, nrows, out, sc, drop_cache);
     }
+    if let Decoder::Fp4Block { scale } = src.decoder {
+        return super::direct::read_fp4_rows(ck, src, scale, row0, nrows, out, sc, drop_cache);
+    }
     let t = &ck.tensors[src.tensor];
     let shard = ck.shard_of(t);
     let cols = super::ops::row_len(ck, src) as u64;
@@ -36,6 +39,15 @@ pub(super) fn read_rows(
     match t.dtype {
         Dtype::F32 | Dtype::BF16 | Dtype::F16 if src.decoder == Decoder::Float => {
             decode_floats(&t.dtype, b, out);
+        }
+        Dtype::Other(_) if src.decoder == Decoder::Int => {
+            if !super::direct::decode_ints(&t.dtype, b, out) {
+                return Err(Error::bad_tensor(
+                    &shard.path,
+                    &t.name,
+                    format!("dtype {} is not an integer type", t.dtype.name()),
+                ));
+            }
         }
         Dtype::F8E4M3 => {
             let Decoder::Fp8Block {

@@ -8,6 +8,7 @@
 //! model.
 
 mod decode;
+mod direct;
 mod ops;
 pub mod packed;
 
@@ -286,7 +287,8 @@ fn produce(
         sc,
         drop_cache,
         &plan.scale_loss,
-    )? {
+    )? || direct::direct_rows(&plan.checkpoint, t, it.row0, it.nrows, out, sc, drop_cache)?
+    {
         return Ok(());
     }
     if ops::copy_raw_rows(&plan.checkpoint, t, it.row0, it.nrows, out, drop_cache)? {

@@ -12,7 +12,7 @@ use crate::plan::PlannedTensor;
 /// Contiguous runs of source rows that make up output rows `row0..row0+nrows`, for recipes in
 /// which every output row is one source row: `(source, first source row, row count)` in
 /// output order. Empty for the other recipes.
-fn row_segments(t: &PlannedTensor, row0: u64, nrows: u64) -> Vec<(&Source, u64, u64)> {
+pub(super) fn row_segments(t: &PlannedTensor, row0: u64, nrows: u64) -> Vec<(&Source, u64, u64)> {
     let mut segs = Vec::new();
     let end = row0 + nrows;
     let mut r = row0;
@@ -175,6 +175,10 @@ pub(super) fn row_len(ck: &Checkpoint, src: &Source) -> usize {
         return cols as usize;
     }
     let t = &ck.tensors[src.tensor];
+    if matches!(src.decoder, Decoder::Fp4Block { .. }) {
+        // two FP4 codes per stored byte
+        return 2 * *t.shape.last().unwrap_or(&0) as usize;
+    }
     if t.shape.len() <= 1 {
         t.n_elements() as usize
     } else {

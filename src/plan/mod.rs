@@ -190,7 +190,7 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
     }
     let mut warnings = tokenizer.warnings.clone();
     let matrix = load_imatrix(opts, outtype)?;
-    let (types, round) = types::choose_types(model.as_ref(), &mapped, outtype, opts)?;
+    let (types, round) = types::choose_types(model.as_ref(), &checkpoint, &mapped, outtype, opts)?;
     let imatrix = if outtype.is_kquant_preset() {
         let pts: Vec<crate::imatrix::PlanTensor> = mapped
             .iter()
@@ -226,7 +226,18 @@ pub fn make_plan(dir: &Path, opts: &ConvertOptions) -> Result<Plan> {
         "general.quantization_version".into(),
         Value::U32(QUANT_VERSION),
     ));
-    kvs.extend(tokenizer.tokenizer_kvs().iter().cloned());
+    let mut tok_kvs = tokenizer.tokenizer_kvs().to_vec();
+    if let Some(bundled) = model.bundled_chat_template() {
+        // the reference writes its bundled template as the second key; a template from the
+        // tokenizer files only replaces its value
+        let key = "tokenizer.chat_template";
+        let v = match tok_kvs.iter().position(|(k, _)| k == key) {
+            Some(i) => tok_kvs.remove(i).1,
+            None => Value::String(bundled.to_string()),
+        };
+        kvs.insert(1, (key.to_string(), v));
+    }
+    kvs.extend(tok_kvs);
     if let Some(ip) = &imatrix {
         // llama-quantize adds its keys after the converter's
         kvs.extend(ip.matrix.quantize_kvs());

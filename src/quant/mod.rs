@@ -5,6 +5,7 @@ pub mod float;
 pub mod iq;
 pub mod kquants;
 pub mod legacy;
+pub mod mxfp4;
 pub mod preset;
 pub mod simd;
 pub mod types;

@@ -2,7 +2,7 @@
 //! bytes per block, the llama.cpp file type of a file made mostly of it, and the row encoder
 //! and decoder. Adding a type is one row here plus its kernel module.
 
-use super::{float, iq, kquants, legacy, weighted};
+use super::{float, iq, kquants, legacy, mxfp4, weighted};
 use std::fmt;
 
 /// Encodes one row of f32 values (a whole number of blocks) into the type's bytes.
@@ -39,6 +39,8 @@ pub enum GgmlType {
     IQ2_XXS,
     IQ1_S,
     IQ1_M,
+    MXFP4,
+    I32,
 }
 
 /// Everything ds2gguf knows about one element type.
@@ -68,7 +70,7 @@ pub struct TypeTraits {
 
 /// The table, in [`GgmlType`] discriminant order.
 #[rustfmt::skip]
-pub static TYPES: [TypeTraits; 22] = [
+pub static TYPES: [TypeTraits; 24] = [
     row(GgmlType::F32, "F32", 0, 1, 4, Some(0), float::f32_row, float::f32_row_decode),
     row(GgmlType::F16, "F16", 1, 1, 2, Some(1), float::f32_to_f16_bytes, float::f16_bytes_to_f32),
     row(GgmlType::Q4_0, "Q4_0", 2, 32, 18, Some(2), legacy::quantize_row_q4_0, legacy::dequantize_row_q4_0).weighted(weighted::quantize_row_q4_0_w),
@@ -91,6 +93,8 @@ pub static TYPES: [TypeTraits; 22] = [
     row(GgmlType::IQ2_XXS, "IQ2_XXS", 16, 256, 66, Some(19), iq::iq2::quantize_row_iq2_xxs, iq::iq2::dequantize_row_iq2_xxs).weighted(iq::iq2::quantize_iq2_xxs),
     row(GgmlType::IQ1_S, "IQ1_S", 19, 256, 50, Some(24), iq::iq1::quantize_row_iq1_s, iq::iq1::dequantize_row_iq1_s).weighted(iq::iq1::quantize_iq1_s),
     row(GgmlType::IQ1_M, "IQ1_M", 29, 256, 56, Some(31), iq::iq1::quantize_row_iq1_m, iq::iq1::dequantize_row_iq1_m).weighted(iq::iq1::quantize_iq1_m),
+    row(GgmlType::MXFP4, "MXFP4", 39, 32, 17, Some(38), mxfp4::quantize_row_mxfp4, mxfp4::dequantize_row_mxfp4),
+    row(GgmlType::I32, "I32", 26, 1, 4, None, mxfp4::i32_row, mxfp4::i32_row_decode),
 ];
 
 #[allow(clippy::too_many_arguments)]
